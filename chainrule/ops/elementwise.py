@@ -77,6 +77,7 @@ def _binary(name: str, ufunc):
             raise
 
     fwd.__name__ = name
+    fwd.__doc__ = f"Elementwise ``{name}`` with broadcasting and PyTorch's type promotion."
     return fwd
 
 
@@ -95,8 +96,13 @@ mul.defvjp(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a)
 def div(a, b):
     """True division; integer operands give the default float dtype."""
     a, b = _promote(a, b)
-    if getattr(a, "dtype", np.dtype("f")).kind != "f":
-        a = xp.asarray(a, dtype=backend.get_default_dtype())
+    dt = getattr(a, "dtype", None)
+    if dt is None:
+        dt = getattr(b, "dtype", None)
+    if dt is not None and dt.kind != "f":
+        # int / int (and bool) divide in the default float dtype, as in PyTorch
+        a = _cast_to(a, backend.get_default_dtype())
+        b = _cast_to(b, backend.get_default_dtype())
     try:
         return xp.true_divide(a, b)
     except ValueError:
@@ -352,13 +358,17 @@ def clamp(x, lo, hi):
     """Clamp into [lo, hi]; either bound may be None, a number or a tensor."""
     if lo is None and hi is None:
         raise ValueError("clamp: at least one of min and max must not be None")
-    out = x
+    rt = x.dtype
+    for bound in (lo, hi):
+        if bound is not None:
+            rt = backend.result_type(xp.empty((0,) * x.ndim, dtype=rt), bound)
+    out = x if x.dtype == rt else x.astype(rt)
     if lo is not None:
         out = xp.maximum(out, lo)
     if hi is not None:
         out = xp.minimum(out, hi)
-    if out.dtype != x.dtype and x.dtype.kind == "f":
-        out = out.astype(x.dtype)
+    if out.dtype != rt:
+        out = out.astype(rt)
     return out
 
 
