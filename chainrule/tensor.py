@@ -293,8 +293,37 @@ class Tensor:
             return format(self.item(), spec)
         return repr(self)
 
+    def __deepcopy__(self, memo) -> Tensor:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "deepcopy: only tensors created explicitly by the user (graph leaves) can be "
+                "deep-copied; detach() it first"
+            )
+        if id(self) in memo:
+            return memo[id(self)]
+        t = _new(type(self))
+        t._data = self._data.copy()
+        t.requires_grad = self.requires_grad
+        t.grad_fn = None
+        t._vbox = None
+        t._extra = None
+        memo[id(self)] = t
+        t.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        return t
+
     def __reduce_ex__(self, protocol):
         raise TypeError("chainrule tensors are not pickled; use chainrule.save / chainrule.load")
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """``copy.deepcopy``: new values (and ``.grad``); only for graph leaves (PyTorch)."""
+        if self.grad_fn is not None:
+            raise RuntimeError("deepcopy: only leaf tensors support deepcopy; call "
+                               "detach() first")
+        t = _wrap(self._data.copy())
+        t.requires_grad = self.requires_grad
+        if self.grad is not None:
+            t.grad = _wrap(self.grad._data.copy())
+        return t
 
 
 class _RemovableHandle:

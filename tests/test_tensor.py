@@ -105,3 +105,17 @@ def test_tensor_is_not_pickled():
 
     with pytest.raises(TypeError, match="chainrule.save"):
         pickle.dumps(cr.ones(2))
+
+
+def test_deepcopy_of_leaves_and_refusal_for_non_leaves():
+    import copy
+
+    x = cr.ones(2, requires_grad=True)
+    (x * 2).sum().backward()
+    y = copy.deepcopy(x)
+    assert y is not x and y.requires_grad and y.grad is not x.grad
+    np.testing.assert_array_equal(y.grad.numpy(), [2.0, 2.0])
+    y.detach().add_(1)
+    np.testing.assert_array_equal(x.detach().numpy(), [1.0, 1.0])
+    with pytest.raises(RuntimeError, match="graph leaves\) can be deep-copied"):
+        copy.deepcopy(x * 2)
