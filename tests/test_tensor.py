@@ -117,5 +117,5 @@ def test_deepcopy_of_leaves_and_refusal_for_non_leaves():
     np.testing.assert_array_equal(y.grad.numpy(), [2.0, 2.0])
     y.detach().add_(1)
     np.testing.assert_array_equal(x.detach().numpy(), [1.0, 1.0])
-    with pytest.raises(RuntimeError, match="graph leaves\) can be deep-copied"):
+    with pytest.raises(RuntimeError, match=r"graph leaves\) can be deep-copied"):
         copy.deepcopy(x * 2)
