@@ -294,6 +294,7 @@ class Tensor:
         return repr(self)
 
     def __deepcopy__(self, memo) -> Tensor:
+        """``copy.deepcopy``: new values (and ``.grad``); only for graph leaves (PyTorch)."""
         if self.grad_fn is not None:
             raise RuntimeError(
                 "deepcopy: only tensors created explicitly by the user (graph leaves) can be "
@@ -313,17 +314,6 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         raise TypeError("chainrule tensors are not pickled; use chainrule.save / chainrule.load")
-
-    def __deepcopy__(self, memo) -> Tensor:
-        """``copy.deepcopy``: new values (and ``.grad``); only for graph leaves (PyTorch)."""
-        if self.grad_fn is not None:
-            raise RuntimeError("deepcopy: only leaf tensors support deepcopy; call "
-                               "detach() first")
-        t = _wrap(self._data.copy())
-        t.requires_grad = self.requires_grad
-        if self.grad is not None:
-            t.grad = _wrap(self.grad._data.copy())
-        return t
 
 
 class _RemovableHandle:
