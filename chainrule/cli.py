@@ -218,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # output piped into e.g. `head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
