@@ -55,7 +55,7 @@ def cmd_demo(args) -> int:
           f"({len(ytr)} train / {len(yte)} held out), seed {args.seed}")
 
     print("\n1. Gradient check (backprop vs float64 central differences, on a copy):")
-    check = check_gradients(model, loss_fn, xtr[:4], ytr[:4])
+    check = check_gradients(model, loss_fn, xtr[:4], target=ytr[:4])
     print(check)
     if not check.passed:
         raise CLIError("the gradient check failed; not training")
@@ -135,7 +135,7 @@ def cmd_gradcheck(args) -> int:
             raise CLIError(f"unknown model {name!r}; choose from {', '.join(cases)}")
         model, x, y = cases[name]
         t0 = time.perf_counter()
-        rep = check_gradients(model, nn.CrossEntropyLoss(), x, y)
+        rep = check_gradients(model, nn.CrossEntropyLoss(), x, target=y)
         print(f"== {name} ({time.perf_counter() - t0:.1f} s)")
         print(rep)
         if not rep.passed:
