@@ -9,7 +9,7 @@
 (1, 2)
 """
 
-from . import autograd, func
+from . import autograd, datasets, diagnostics, func, nn, optim, utils
 from . import ops as _ops  # noqa: F401  (attaches Tensor methods)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
@@ -53,8 +53,7 @@ from .creation import (
     zeros_like,
 )
 from .ops.elementwise import bitwise_and, bitwise_not, bitwise_or, bitwise_xor
-from .ops.linalg import matmul
-from .ops.linalg_api import bmm, dot, einsum, ger, inner, mm, mv, outer
+from .ops.linalg_api import bmm, dot, einsum, ger, inner, matmul, mm, mv, outer
 from .ops.math_api import (
     abs,
     add,
@@ -172,6 +171,7 @@ from .ops.shape_api import (
     vstack,
 )
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .serialization import load, save
 from .tensor import Tensor
 
 bool = bool_  # noqa: A001 - mirrors torch.bool
