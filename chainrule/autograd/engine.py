@@ -42,60 +42,125 @@ def _freed_error(node: Node) -> RuntimeError:
 
 
 def _check_versions(node: Node) -> None:
-    for i, box, v in node.vers:
+    for ent in node.vers:
+        i = ent[0]
+        box = ent[1]
+        v = ent[2]
         if box[0] != v:
             what = "its result" if i < 0 else f"input {i}"
             by = f" by {box[1]}" if box[1] else ""
             raise RuntimeError(
                 f"backward: one of the tensors needed for gradient computation has been "
                 f"modified by an inplace operation{by}: {what} of '{node.name}' "
-                f"(shape {node.shape if i < 0 else node.args[i].shape}) is at version "
+                f"(shape {node.shape if i < 0 else getattr(node.args[i], 'shape', '?')}) "
+                f"is at version "
                 f"{box[0]}; expected version {v}. Clone the tensor before modifying it, "
                 f"or modify it out of place."
             )
 
 
+def _vjp_args(node: Node, create_graph: bool):
+    """The VJP arguments and saved result, when hooks or create_graph change them."""
+    args = node.args
+    out = node.out
+    unpack = node.packed
+    if node.vers is not None and (unpack is not None or create_graph):
+        call = list(args)
+        for ent in node.vers:
+            i = ent[0]
+            if i < 0:
+                continue
+            if unpack is not None:
+                t = unpack(args[i])
+                call[i] = t if create_graph else (t._data if isinstance(t, Tensor) else t)
+            else:
+                call[i] = ent[3]
+        args = tuple(call)
+    if out is not None:
+        if unpack is not None:
+            out = unpack(out)._data
+        if create_graph:
+            out = _tensor_from_out(node, out)
+    return args, out
+
+
 def apply_primitive(node: Node, g, create_graph: bool):
-    """Run a primitive node's VJPs on upstream gradient ``g``; returns input gradients."""
+    """Run a primitive node's VJPs on upstream gradient ``g``; returns input gradients.
+
+    ``node.args`` holds raw arrays for saved tensors, so a plain backward calls the VJPs
+    on it directly; ``create_graph`` and saved-tensor hooks go through ``_vjp_args``.
+    Each gradient is then summed to its input's shape and cast to its dtype.
+    """
     args = node.args
     if args is None:
         raise _freed_error(node)
-    if node.vers is not None:
-        _check_versions(node)
-    out = node.out
-    if node.packed is not None:
-        unpack = node.packed
-        args = tuple(unpack(a) if i in node.prim.save_idx else a for i, a in enumerate(args))
-        if out is not None:
-            out = unpack(out)._data
-    prim = node.prim
-    if create_graph:
-        if out is not None:
-            out = _tensor_from_out(node, out)
-        call = args
+    vers = node.vers
+    if vers is not None:
+        for ent in vers:
+            if ent[1][0] != ent[2]:
+                _check_versions(node)
+    if create_graph or node.packed is not None:
+        args, out = _vjp_args(node, create_graph)
     else:
-        call = tuple([a._data if isinstance(a, Tensor) else a for a in args])
+        out = node.out
+    prim = node.prim
+    vjps = prim.vjps
     edges = node.edges
     if prim.vjp_all is not None:
-        grads = list(prim.vjp_all(g, out, *call))
-    else:
-        vjps = prim.vjps
-        if vjps is None:
-            raise RuntimeError(f"backward: '{node.name}' has no backward rule")
-        grads = [None] * len(edges)
+        grads = list(prim.vjp_all(g, out, *args))
         for i in range(len(edges)):
-            if edges[i] is not None:
-                grads[i] = vjps[i](g, out, *call)
+            if edges[i] is None:
+                grads[i] = None
+        return _fit_all(grads, args)
+    if vjps is None:
+        raise RuntimeError(f"backward: '{node.name}' has no backward rule")
+    if len(edges) == 1:
+        gi = vjps[0](g, out, *args)
+        if gi is not None:
+            ref = args[0]
+            if gi.shape != ref.shape:
+                gi = _sum_to(gi, ref.shape)
+            rd = ref.dtype
+            if gi.dtype is not rd and gi.dtype != rd:
+                gi = _cast(gi, rd)
+        return (gi,)
+    if len(edges) == 2:
+        ga = None if edges[0] is None else vjps[0](g, out, *args)
+        gb = None if edges[1] is None else vjps[1](g, out, *args)
+        if ga is not None:
+            ref = args[0]
+            if ga.shape != ref.shape:
+                ga = _sum_to(ga, ref.shape)
+            rd = ref.dtype
+            if ga.dtype is not rd and ga.dtype != rd:
+                ga = _cast(ga, rd)
+        if gb is not None:
+            ref = args[1]
+            if gb.shape != ref.shape:
+                gb = _sum_to(gb, ref.shape)
+            rd = ref.dtype
+            if gb.dtype is not rd and gb.dtype != rd:
+                gb = _cast(gb, rd)
+        return (ga, gb)
+    grads = [None] * len(edges)
     for i in range(len(edges)):
+        if edges[i] is not None:
+            grads[i] = vjps[i](g, out, *args)
+    return _fit_all(grads, args)
+
+
+def _fit_all(grads: list, args) -> list:
+    """Sum each gradient to its input's shape and cast it to the input's dtype."""
+    for i in range(len(grads)):
         gi = grads[i]
-        if gi is None or edges[i] is None:
+        if gi is None:
             continue
-        ref = call[i]
+        ref = args[i]
         if gi.shape != ref.shape:
-            gi = _sum_to(gi, ref.shape)
-        if gi.dtype != ref.dtype:
-            gi = _cast(gi, ref.dtype)
-        grads[i] = gi
+            gi = grads[i] = _sum_to(gi, ref.shape)
+        rd = ref.dtype
+        if gi.dtype is not rd and gi.dtype != rd:
+            grads[i] = _cast(gi, rd)
     return grads
 
 
@@ -150,6 +215,37 @@ def _topo_needed(roots: list, deps: dict, wanted: set) -> set:
     return needed
 
 
+def _count_consumers(roots: list) -> tuple[set, dict]:
+    """Walk the graph from ``roots`` without recursion.
+
+    Returns ``(seen, multi)``: every reachable node and leaf, and the number of
+    consumers of the roots and of everything fed by more than one consumer. Anything
+    in ``seen`` but not in ``multi`` has exactly one consumer, so its gradient is final
+    the moment that consumer delivers it: it skips the accumulation buffers.
+    """
+    seen = set()
+    multi: dict = {}
+    stack = []
+    for r in roots:
+        if r not in seen:
+            seen.add(r)
+            multi[r] = 0
+            if not isinstance(r, Tensor):
+                stack.append(r)
+    while stack:
+        n = stack.pop()
+        for e in n.edges:
+            if e is None:
+                continue
+            if e in seen:
+                multi[e] = multi.get(e, 1) + 1
+            else:
+                seen.add(e)
+                if e.__class__ is Node or not isinstance(e, Tensor):
+                    stack.append(e)
+    return seen, multi
+
+
 def execute(roots: list, root_grads: list, retain_graph: bool, create_graph: bool,
             capture: dict | None = None, only: set | None = None) -> None:
     """Run backward from ``roots`` (nodes or leaf tensors) with gradients ``root_grads``.
@@ -159,34 +255,17 @@ def execute(roots: list, root_grads: list, retain_graph: bool, create_graph: boo
             filled with their gradients instead of accumulating into ``.grad``.
         only: when given (``backward(inputs=...)``), accumulate only into these leaves.
     """
-    # 1. dependency counts over the reachable graph, iteratively
-    deps: dict = {}
-    visited = set()
-    stack = []
-    for r in roots:
-        if not isinstance(r, Tensor) and r not in visited:
-            visited.add(r)
-            stack.append(r)
-    while stack:
-        n = stack.pop()
-        for e in n.edges:
-            if e is None:
-                continue
-            deps[e] = deps.get(e, 0) + 1
-            if e not in visited and not isinstance(e, Tensor):
-                visited.add(e)
-                stack.append(e)
+    # 1. consumer counts over the reachable graph, iteratively
+    seen, multi = _count_consumers(roots)
 
     needed = None
     if capture is not None or only is not None:
         wanted = set(capture) if capture is not None else set(only)
         node_roots = [r for r in roots if not isinstance(r, Tensor)]
-        needed = _topo_needed(node_roots, deps, wanted)
-        visited_roots = set()
-        for r in node_roots:
-            visited_roots.add(r)
+        counts = {n: multi.get(n, 1) for n in seen}
+        needed = _topo_needed(node_roots, counts, wanted)
 
-    # 2. seed the buffers
+    # 2. seed the buffers; roots nothing else feeds are ready now
     buf: dict = {}
     handed: set = set()
     for r, g in zip(roots, root_grads):
@@ -194,24 +273,23 @@ def execute(roots: list, root_grads: list, retain_graph: bool, create_graph: boo
         prev = buf.get(r)
         buf[r] = g if prev is None else prev + g
     ready = []
-    seen_roots = set()
     for r in roots:
-        if r in seen_roots or deps.get(r, 0) != 0:
+        if multi[r] != 0 or r not in buf:
             continue
-        seen_roots.add(r)
+        g = buf.pop(r)
         if isinstance(r, Tensor):
-            _finish_leaf(r, buf.pop(r), create_graph, capture, only, handed)
+            _finish_leaf(r, g, create_graph, capture, only, handed)
         else:
-            ready.append(r)
+            ready.append((r, g))
 
     check = anomaly._state.enabled
-    # 3. run nodes whose consumers have all delivered
+    plain = not create_graph
+    # 3. run each node once all its consumers have delivered (a stack of (node, grad))
     prev_mode = _grad_state.enabled
     _grad_state.enabled = create_graph
     try:
         while ready:
-            node = ready.pop()
-            g = buf.pop(node, None)
+            node, g = ready.pop()
             if node.hooks and g is not None:
                 g = _run_hooks(node.hooks, g, create_graph)
             if capture is not None and node in capture:
@@ -220,36 +298,86 @@ def execute(roots: list, root_grads: list, retain_graph: bool, create_graph: boo
             if needed is not None and node not in needed:
                 grads = None
             elif node.__class__ is Node:
+                prim = node.prim
+                args = node.args
                 if g is None:
                     grads = None
+                elif plain and prim.fast and args is not None and node.packed is None:
+                    # apply_primitive's common case, inline: a plain backward through a
+                    # one- or two-input primitive with one VJP per input
+                    vers = node.vers
+                    if vers is not None:
+                        for ent in vers:
+                            if ent[1][0] != ent[2]:
+                                _check_versions(node)
+                    vjps = prim.vjps
+                    out = node.out
+                    if prim.arity == 1:
+                        ga = vjps[0](g, out, *args)
+                        gb = None
+                    else:
+                        ga = None if edges[0] is None else vjps[0](g, out, *args)
+                        gb = None if edges[1] is None else vjps[1](g, out, *args)
+                    if ga is not None:
+                        ref = args[0]
+                        if ga.shape != ref.shape:
+                            ga = _sum_to(ga, ref.shape)
+                        rd = ref.dtype
+                        if ga.dtype is not rd and ga.dtype != rd:
+                            ga = _cast(ga, rd)
+                    if gb is not None:
+                        ref = args[1]
+                        if gb.shape != ref.shape:
+                            gb = _sum_to(gb, ref.shape)
+                        rd = ref.dtype
+                        if gb.dtype is not rd and gb.dtype != rd:
+                            gb = _cast(gb, rd)
+                    grads = (ga,) if prim.arity == 1 else (ga, gb)
+                    if vers is not None and not retain_graph:
+                        node.args = None
+                        node.out = None
+                        node.vers = None
+                        node.freed = True
                 else:
                     grads = apply_primitive(node, g, create_graph)
                     if not retain_graph and node.vers is not None:
                         node.args = None
                         node.out = None
+                        node.vers = None
                         node.freed = True
             else:
                 grads = node.apply(g, create_graph, retain_graph)
-            if check and grads is not None:
+            if grads is None:
+                grads = (None,) * len(edges)
+            elif check:
                 anomaly.check_grads(node, grads)
-            for i in range(len(edges)):
-                e = edges[i]
+            for e, gi in zip(edges, grads):
                 if e is None:
                     continue
-                if grads is not None:
-                    gi = grads[i]
+                c = multi.get(e)
+                if c is None:
+                    # the only consumer: the gradient is complete
+                    if e.__class__ is Node or not isinstance(e, Tensor):
+                        ready.append((e, gi))
+                    elif gi is not None:
+                        _finish_leaf(e, gi, create_graph, capture, only, handed)
+                    continue
+                if c > 1:
+                    multi[e] = c - 1
                     if gi is not None:
                         prev = buf.get(e)
                         buf[e] = gi if prev is None else prev + gi
-                d = deps[e] - 1
-                deps[e] = d
-                if d == 0:
-                    if isinstance(e, Tensor):
-                        gl = buf.pop(e, None)
-                        if gl is not None:
-                            _finish_leaf(e, gl, create_graph, capture, only, handed)
-                    else:
-                        ready.append(e)
+                    continue
+                multi[e] = 0
+                prev = buf.pop(e, None)
+                if gi is None:
+                    gi = prev
+                elif prev is not None:
+                    gi = prev + gi
+                if e.__class__ is Node or not isinstance(e, Tensor):
+                    ready.append((e, gi))
+                elif gi is not None:
+                    _finish_leaf(e, gi, create_graph, capture, only, handed)
     finally:
         _grad_state.enabled = prev_mode
 

@@ -37,12 +37,20 @@ class Node:
         prim: the primitive whose VJP table this node uses.
         edges: per positional input, the node (or leaf tensor) its gradient flows to,
             or ``None`` when that input needs no gradient.
-        args: per positional input, the saved tensor, a :class:`Meta` when only its
-            shape is needed, or the non-tensor argument itself. ``None`` once freed.
+        args: per positional input, what a plain backward passes to the rule: the raw
+            array of a saved tensor (or its packed form under saved-tensor hooks), a
+            :class:`Meta` when only its shape is needed, or the non-tensor argument
+            itself. ``None`` once freed.
         out: the saved forward result (raw array) when the rule needs it.
+        vers: ``None`` when nothing is saved, else one ``(position, version box,
+            version, tensor)`` per saved tensor (position -1 and tensor ``None`` for the
+            result; tensor ``None`` once packed by a hook), checked in backward; the
+            tensors serve ``create_graph``. Custom-function nodes keep their own layout.
         shape, dtype: the forward result's shape and dtype.
     """
 
+    # NOTE: ops/_registry.py builds primitive nodes field by field (no __init__ call, it
+    # is the hot path): a new slot must be set there too.
     __slots__ = (
         "prim", "edges", "args", "out", "out_box", "vers", "shape", "dtype",
         "hooks", "packed", "trace", "freed", "__weakref__",
@@ -87,6 +95,9 @@ class _HookState(threading.local):
 
 
 _hooks = _HookState()
+# How many saved_tensors_hooks contexts are open in any thread: recording reads this
+# plain list first and looks at the thread-local stack only when it is non-zero.
+_hooks_on = [0]
 
 
 def current_saved_hooks() -> tuple[Callable, Callable] | None:
@@ -121,10 +132,12 @@ class saved_tensors_hooks:
 
     def __enter__(self):
         _hooks.stack.append((self.pack_hook, self.unpack_hook))
+        _hooks_on[0] += 1
         return self
 
     def __exit__(self, *exc) -> None:
         _hooks.stack.pop()
+        _hooks_on[0] -= 1
 
 
 class disable_saved_tensors_hooks:

@@ -6,6 +6,11 @@ nodes and runs far from BLAS speed. Here each convolution is an ``im2col`` copy 
 a strided view (no Python loop over positions) and ONE matrix product; the adjoints scatter
 back with one vectorised add per kernel tap (``kh * kw`` iterations at most).
 
+The columns put the batch innermost (``(C * K, L * N)``): the copy from the strided view
+and the per-tap scatters then move long contiguous runs. When the weight needs a gradient,
+the forward's columns are kept (a :class:`ColumnCache`, capped in size) so the weight
+gradient is one GEMM with no second ``im2col``.
+
 Convolution is a trilinear form ``T(x, w, y) = <conv(x, w), y>``, so three primitives cover
 every derivative of every order, each VJP being one of the other two:
 
@@ -70,16 +75,6 @@ def _pad(x, padding, value):
     )
     buf[inner] = x
     return buf
-
-
-def _windows(xpad, ksize, stride, dilation, out):
-    """A read-only view ``(N, C, *out, *ksize)`` of the sliding windows of ``xpad``."""
-    st = xpad.strides
-    nd = len(ksize)
-    shape = xpad.shape[:2] + tuple(out) + tuple(ksize)
-    strides = (st[:2] + tuple(st[2 + i] * stride[i] for i in range(nd))
-               + tuple(st[2 + i] * dilation[i] for i in range(nd)))
-    return _as_strided(xpad, shape=shape, strides=strides, writeable=False)
 
 
 @functools.lru_cache(maxsize=256)

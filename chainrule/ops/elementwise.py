@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ._erf import erf as _erf
 from ._registry import primitive
 
 xp = backend.xp
@@ -75,8 +76,11 @@ def _binary(name: str, ufunc):
         except ValueError:
             _check_broadcast(name, a, b)
             raise
+        except TypeError as e:
+            raise TypeError(f"{name}: {e}") from None
 
     fwd.__name__ = name
+    fwd.ufunc = ufunc  # lets the dispatcher skip _promote when dtypes already agree
     fwd.__doc__ = f"Elementwise ``{name}`` with broadcasting and PyTorch's type promotion."
     return fwd
 
@@ -136,12 +140,27 @@ def _pow_vjp_b(g, out, a, b):
     return where(zero_base, 0.0, g * out * log(safe))
 
 
-pow.defvjp(lambda g, out, a, b: g * b * a ** (b - 1), _pow_vjp_b)
+def _pow_vjp_a(g, out, a, b):
+    # NOTE: like PyTorch, the base's gradient is 0 where the exponent is 0, also at a
+    # zero base (where b * a ** (b - 1) would be 0 * inf = nan).
+    if isinstance(b, (int, float)):
+        if b == 0:
+            return g * 0.0
+        return g * b * a ** (b - 1)
+    zero_exp = b == 0
+    safe = where(zero_exp, 1.0, a)
+    return where(zero_exp, 0.0, g * b * safe ** (b - 1))
+
+
+pow.defvjp(_pow_vjp_a, _pow_vjp_b)
 
 
 @primitive(nin=1)
 def neg(x):
     """``-x``."""
+    if x.dtype == np.bool_:
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "
+                        "use `~` or logical_not() to invert a mask")
     return xp.negative(x)
 
 
@@ -303,23 +322,20 @@ def erf(x):
 erf.defvjp(lambda g, out, x: g * (2.0 / np.sqrt(np.pi)) * exp(-(x * x)))
 
 
-@primitive(nin=1, differentiable=False)
-def sign(x):
-    """-1, 0 or 1 by the sign of x (no gradient: it is 0 almost everywhere)."""
-    return xp.sign(x)
-
-
 def _zero_grad_unary(name, fn):
     def fwd(x):
         return fn(x)
 
     fwd.__name__ = name
     op = primitive(nin=1)(fwd)
-    # NOTE: piecewise-constant functions get a zero gradient, as in PyTorch.
-    op.defvjp(lambda g, out, x: g * 0)
+    # NOTE: piecewise-constant functions get a zero gradient, as in PyTorch (zeros even
+    # where g is inf or nan, so not g * 0)
+    op.defvjp(lambda g, out, x: where(True, 0.0, g))
     return op
 
 
+sign = _zero_grad_unary("sign", xp.sign)
+sign.__doc__ = "-1, 0 or 1 by the sign of x (a zero gradient, as in PyTorch)."
 floor = _zero_grad_unary("floor", xp.floor)
 ceil = _zero_grad_unary("ceil", xp.ceil)
 trunc = _zero_grad_unary("trunc", xp.trunc)
@@ -331,7 +347,11 @@ round = _zero_grad_unary("round", xp.round)  # noqa: A001 - mirrors torch.round
 def maximum(a, b):
     """Elementwise maximum. NOTE: ties send half the gradient to each side (PyTorch)."""
     a, b = _promote(a, b)
-    return xp.maximum(a, b)
+    try:
+        return xp.maximum(a, b)
+    except ValueError:
+        _check_broadcast("maximum", a, b)
+        raise
 
 
 maximum.defvjp(
@@ -344,7 +364,11 @@ maximum.defvjp(
 def minimum(a, b):
     """Elementwise minimum. NOTE: ties send half the gradient to each side (PyTorch)."""
     a, b = _promote(a, b)
-    return xp.minimum(a, b)
+    try:
+        return xp.minimum(a, b)
+    except ValueError:
+        _check_broadcast("minimum", a, b)
+        raise
 
 
 minimum.defvjp(
@@ -383,11 +407,20 @@ def _clamp_vjp_x(g, out, x, lo, hi):
     return g * mask
 
 
-clamp.defvjp(
-    _clamp_vjp_x,
-    lambda g, out, x, lo, hi: g * (x < lo),
-    lambda g, out, x, lo, hi: g * (x > hi) if lo is None else g * ((x > hi) & (x >= lo)),
-)
+def _clamp_vjp_lo(g, out, x, lo, hi):
+    if hi is None:
+        return g * (x < lo)
+    return g * ((x < lo) & (lo <= hi))
+
+
+def _clamp_vjp_hi(g, out, x, lo, hi):
+    # NOTE: when min > max the result is max everywhere (PyTorch), so max takes it all
+    if lo is None:
+        return g * (x > hi)
+    return g * ((x > hi) | (lo > hi))
+
+
+clamp.defvjp(_clamp_vjp_x, _clamp_vjp_lo, _clamp_vjp_hi)
 
 
 # ---------------------------------------------------------------- where / cast
@@ -400,7 +433,8 @@ def where(cond, a, b):
     except ValueError:
         raise ValueError(
             f"where: shapes {getattr(cond, 'shape', ())}, {getattr(a, 'shape', ())} and "
-            f"{getattr(b, 'shape', ())} are not broadcastable"
+            f"{getattr(b, 'shape', ())} are not broadcastable (trailing dimensions must be "
+            f"equal or 1)"
         ) from None
 
 
@@ -434,6 +468,32 @@ def _cmp(name, ufunc):
     return primitive(nin=2, differentiable=False)(fwd)
 
 
+def _bitwise(name, ufunc):
+    def fwd(a, b):
+        a, b = _promote(a, b)
+        for v in (a, b):
+            dt = getattr(v, "dtype", None)
+            if (dt is not None and dt.kind not in "biu") or isinstance(v, float):
+                raise TypeError(
+                    f"{name}: only integer and bool tensors are supported, got "
+                    f"{_dtype_desc(a)} and {_dtype_desc(b)}; use logical_and/or/xor or "
+                    f"compare first"
+                )
+        try:
+            return ufunc(a, b)
+        except ValueError:
+            _check_broadcast(name, a, b)
+            raise
+
+    fwd.__name__ = name
+    return primitive(nin=2, differentiable=False)(fwd)
+
+
+def _dtype_desc(x) -> str:
+    dt = getattr(x, "dtype", None)
+    return backend.dtype_name(dt) if dt is not None else type(x).__name__
+
+
 eq = _cmp("eq", xp.equal)
 ne = _cmp("ne", xp.not_equal)
 lt = _cmp("lt", xp.less)
@@ -443,9 +503,9 @@ ge = _cmp("ge", xp.greater_equal)
 logical_and = _cmp("logical_and", xp.logical_and)
 logical_or = _cmp("logical_or", xp.logical_or)
 logical_xor = _cmp("logical_xor", xp.logical_xor)
-bitwise_and = _cmp("bitwise_and", xp.bitwise_and)
-bitwise_or = _cmp("bitwise_or", xp.bitwise_or)
-bitwise_xor = _cmp("bitwise_xor", xp.bitwise_xor)
+bitwise_and = _bitwise("bitwise_and", xp.bitwise_and)
+bitwise_or = _bitwise("bitwise_or", xp.bitwise_or)
+bitwise_xor = _bitwise("bitwise_xor", xp.bitwise_xor)
 
 
 @primitive(nin=1, differentiable=False)
@@ -457,6 +517,9 @@ def logical_not(x):
 @primitive(nin=1, differentiable=False)
 def bitwise_not(x):
     """Bitwise not for integers, logical not for bools."""
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: only integer and bool tensors are supported, got "
+                        f"{backend.dtype_name(x.dtype)}; use logical_not")
     return xp.invert(x)
 
 
@@ -476,63 +539,3 @@ def isinf(x):
 def isfinite(x):
     """True where x is finite."""
     return xp.isfinite(x)
-
-
-# ---------------------------------------------------------------- erf approximation
-_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
-          3.20937758913846947e03, 1.85777706184603153e-1)
-_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-          2.84423683343917062e03)
-_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
-          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
-          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-          3.43936767414372164e03, 1.23033935480374942e03)
-_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
-          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
-_ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
-          6.05183413124413191e-2, 2.33520497626869185e-3)
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to double precision by Cody's three rational approximations."""
-    dt = x.dtype
-    x = x.astype(np.float64)
-    ax = np.abs(x)
-    out = np.empty_like(x)
-    m1 = ax <= 0.46875
-    m2 = (ax > 0.46875) & (ax <= 4.0)
-    m3 = ax > 4.0
-    if m1.any():
-        y = ax[m1]
-        z = y * y
-        num = _ERF_A[4] * z
-        den = z
-        for i in range(3):
-            num = (num + _ERF_A[i]) * z
-            den = (den + _ERF_B[i]) * z
-        out[m1] = y * (num + _ERF_A[3]) / (den + _ERF_B[3])
-    if m2.any():
-        y = ax[m2]
-        num = _ERF_C[8] * y
-        den = y
-        for i in range(7):
-            num = (num + _ERF_C[i]) * y
-            den = (den + _ERF_D[i]) * y
-        r = (num + _ERF_C[7]) / (den + _ERF_D[7])
-        out[m2] = 1.0 - np.exp(-y * y) * r
-    if m3.any():
-        y = ax[m3]
-        z = 1.0 / (y * y)
-        num = _ERF_P[5] * z
-        den = z
-        for i in range(4):
-            num = (num + _ERF_P[i]) * z
-            den = (den + _ERF_Q[i]) * z
-        r = z * (num + _ERF_P[4]) / (den + _ERF_Q[4])
-        r = (1.0 / np.sqrt(np.pi) - r) / y
-        with np.errstate(under="ignore"):
-            out[m3] = 1.0 - np.exp(-y * y) * r
-    out = np.where(x < 0, -out, out)
-    return out.astype(dt, copy=False)

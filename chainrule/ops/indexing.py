@@ -24,12 +24,15 @@ def normalize_index(idx):
         if isinstance(k, Tensor):
             k = k._data
             if k.dtype.kind == "f":
-                raise IndexError("index: tensors used as indices must be integer or bool, "
-                                 f"got {backend.dtype_name(k.dtype)}")
+                raise IndexError("indexing: tensors used as indices must be integer or bool, "
+                                 f"got {backend.dtype_name(k.dtype)}; convert with .long()")
         elif isinstance(k, list):
             k = np.asarray(k)
-            if k.dtype.kind == "f" or (k.size == 0 and k.dtype.kind == "f"):
+            if k.size == 0:
                 k = k.astype(np.int64)
+            elif k.dtype.kind not in "biu":
+                raise IndexError(f"indexing: lists used as indices must hold integers or "
+                                 f"bools, got {k.dtype} values {k.tolist()}")
         out.append(k)
     return tuple(out)
 

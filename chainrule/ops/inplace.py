@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd.grad_mode import _state as _grad_state
 from ..tensor import Tensor, _new, _wrap
 from . import elementwise as E
@@ -42,6 +43,14 @@ def _check_leaf(op: str, self: Tensor) -> None:
         )
 
 
+def _cast_error(op: str, result_dtype, dtype) -> TypeError:
+    return TypeError(
+        f"{op}: result type {backend.dtype_name(result_dtype)} can't be cast to the "
+        f"tensor's dtype {backend.dtype_name(dtype)} in place; use the out-of-place op "
+        f"instead (e.g. x = x + y), which promotes"
+    )
+
+
 def _snapshot(self: Tensor, copy: bool) -> Tensor:
     t = _new(Tensor)
     t._data = self._data.copy() if copy else self._data
@@ -59,10 +68,7 @@ def _write(self: Tensor, result, op: str) -> Tensor:
     if np.result_type(data) != self._data.dtype and not np.can_cast(
         np.result_type(data), self._data.dtype, "same_kind"
     ):
-        raise TypeError(
-            f"{op}: result type {np.result_type(data)} can't be cast to the tensor's dtype "
-            f"{self._data.dtype}"
-        )
+        raise _cast_error(op, np.result_type(data), self._data.dtype)
     if not self._data.flags.writeable:
         raise RuntimeError(
             f"{op}: this tensor is a read-only view (e.g. from expand); clone() it first"
@@ -81,6 +87,16 @@ def _write(self: Tensor, result, op: str) -> Tensor:
     return self
 
 
+def _replace_all(self: Tensor, value):
+    """``value`` everywhere, recorded so that the old values get a zero gradient.
+
+    A ``where`` with an all-true condition rather than ``self * 0 + value``: the old
+    values may be inf or nan, and ``0 * inf`` would leak nan into the result.
+    """
+    everywhere = np.ones(self._data.shape, dtype=bool)
+    return E.where(everywhere, value, _snapshot(self, False))
+
+
 def _binary_inplace(op: str, prim, ufunc):
     def method(self: Tensor, other, *, alpha=None):
         o = other if alpha is None else E.mul(other, alpha)
@@ -92,8 +108,7 @@ def _binary_inplace(op: str, prim, ufunc):
         if isinstance(od, np.ndarray) and od.dtype != self._data.dtype and not np.can_cast(
             od.dtype, self._data.dtype, "same_kind"
         ):
-            raise TypeError(f"{op}: result type {od.dtype} can't be cast to the tensor's "
-                            f"dtype {self._data.dtype}")
+            raise _cast_error(op, od.dtype, self._data.dtype)
         if not self._data.flags.writeable:
             raise RuntimeError(f"{op}: this tensor is a read-only view; clone() it first")
         try:
@@ -104,8 +119,7 @@ def _binary_inplace(op: str, prim, ufunc):
                 f"{self._data.shape} in place"
             ) from None
         except TypeError:
-            raise TypeError(f"{op}: result type can't be cast to the tensor's dtype "
-                            f"{self._data.dtype}") from None
+            raise _cast_error(op, backend.result_type(self._data, od), self._data.dtype) from None
         self._bump(op)
         return self
 
@@ -125,8 +139,7 @@ def div_(self: Tensor, other) -> Tensor:
         _check_leaf("div_", self)
         return _write(self, E.div(_snapshot(self, True), other), "div_")
     if self._data.dtype.kind != "f":
-        raise TypeError(f"div_: result type float can't be cast to the tensor's dtype "
-                        f"{self._data.dtype}")
+        raise _cast_error("div_", backend.get_default_dtype(), self._data.dtype)
     np.true_divide(self._data, _raw(other), out=self._data)
     self._bump("div_")
     return self
@@ -149,16 +162,20 @@ def neg_(self: Tensor) -> Tensor:
 
 def zero_(self: Tensor) -> Tensor:
     """Fill with zeros in place; returns self."""
-    return fill_(self, 0)
+    return _fill(self, 0, "zero_")
 
 
 def fill_(self: Tensor, value) -> Tensor:
     """Fill with ``value`` in place; returns self."""
+    return _fill(self, value, "fill_")
+
+
+def _fill(self: Tensor, value, op: str) -> Tensor:
     if _recording(self, value):
-        _check_leaf("fill_", self)
-        return _write(self, E.add(E.mul(_snapshot(self, False), 0.0), value), "fill_")
+        _check_leaf(op, self)
+        return _write(self, _replace_all(self, value), op)
     self._data[...] = _raw(value)
-    self._bump("fill_")
+    self._bump(op)
     return self
 
 
@@ -175,8 +192,7 @@ def copy_(self: Tensor, src) -> Tensor:
         from .shape import expand
 
         val = E.cast(s, self._data.dtype) if s.dtype != self._data.dtype else s
-        val = E.add(expand(val, self._data.shape), E.mul(_snapshot(self, False), 0.0))
-        return _write(self, val, "copy_")
+        return _write(self, _replace_all(self, expand(val, self._data.shape)), "copy_")
     np.copyto(self._data, s._data, casting="unsafe")
     self._bump("copy_")
     return self

@@ -41,14 +41,16 @@ def matmul(a, b):
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if ka != kb:
         raise ValueError(
-            f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied ({ka} != {kb})"
+            f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied ({ka} != {kb}); "
+            f"the last dimension of the first must equal the "
+            f"{'second-to-last' if b.ndim > 1 else 'only'} dimension of the second"
         )
     try:
         return xp.matmul(a, b)
     except ValueError:
         raise ValueError(
             f"matmul: batch dimensions of shapes {a.shape} and {b.shape} are not "
-            f"broadcastable"
+            f"broadcastable ({a.shape[:-2]} vs {b.shape[:-2]}: each must be equal or 1)"
         ) from None
 
 
@@ -125,7 +127,7 @@ def parse_einsum(equation: str, shapes: list) -> tuple[list[str], str]:
     return out_ins, rhs
 
 
-@primitive()
+@primitive(saves="xs")
 def einsum_(spec, *xs):
     """Einstein summation over explicit subscripts (``spec`` already parsed)."""
     ins, rhs = spec

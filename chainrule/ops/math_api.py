@@ -15,6 +15,7 @@ from ..tensor import Tensor, _check_dim, _wrap
 from . import elementwise as E
 from . import reduction as R
 from .indexing import along_dim_index, take
+from .shape import reshape as reshape_to
 
 # Re-exported unchanged: the primitives are the public functions.
 add_p = E.add
@@ -65,10 +66,12 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 
 def _dims(op: str, dim, ndim: int) -> tuple:
     """Normalise PyTorch's ``dim`` (None, int, or a sequence) to a tuple of axes."""
-    if dim is None:
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        # NOTE: an empty dim list reduces over every dimension, as in PyTorch
         return tuple(range(ndim))
     if isinstance(dim, (int, np.integer)):
-        return (_check_dim(op, dim, ndim),)
+        d = _check_dim(op, dim, ndim)
+        return (d,) if ndim else ()
     dims = tuple(_check_dim(op, d, ndim) for d in dim)
     if len(set(dims)) != len(dims):
         raise ValueError(f"{op}: dim {tuple(dim)} names a dimension twice")
@@ -151,6 +154,10 @@ def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other``; with one argument, ``nonzero``."""
     if input is None and other is None:
         return tuple(_wrap(i) for i in np.nonzero(_raw(condition)))
+    dt = _dtype(condition)
+    if dt != np.bool_:
+        raise TypeError(f"where: expected condition to be a bool tensor, got "
+                        f"{backend.dtype_name(dt)}; compare first, e.g. x > 0")
     return E.where(condition, input, other)
 
 
@@ -206,8 +213,18 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
 
 
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    """Standard deviation: ``sqrt(var(...))``."""
-    return E.sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    """Standard deviation: ``sqrt(var(...))``; the gradient is 0 where it is 0 (PyTorch)."""
+    return _sqrt_zero_grad(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def _sqrt_zero_grad(s):
+    """``sqrt(s)`` for ``s >= 0`` whose gradient at ``s == 0`` is 0 instead of inf.
+
+    NOTE: PyTorch's choice for norms and std at 0 (instead of 0 * inf = nan): the sqrt
+    only ever sees positive values, and zeros take the constant branch.
+    """
+    zero = E.eq(s, 0)
+    return E.where(zero, 0.0, E.sqrt(E.where(zero, 1.0, s)))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
@@ -237,6 +254,8 @@ def _extreme(op, input, dim, keepdim, other, red, arg, pairwise):
     if dim is None:
         return red(input, tuple(range(nd)), False)
     d = _check_dim(op, dim, nd)
+    if nd:
+        R._check_nonempty(op, input, (d,))
     idx = arg(input, d, True)
     raw_idx = idx._data if isinstance(idx, Tensor) else idx
     if nd == 0:
@@ -299,7 +318,10 @@ def softmax(input, dim: int, dtype=None):
     if dtype is not None:
         input = E.cast(input, backend.to_dtype(dtype))
     nd = _ndim(input)
-    return R.softmax_(input, _check_dim("softmax", dim, nd) if nd else None)
+    if nd == 0:
+        _check_dim("softmax", dim, nd)
+        return reshape_to(R.softmax_(reshape_to(input, (1,)), 0), ())
+    return R.softmax_(input, _check_dim("softmax", dim, nd))
 
 
 def log_softmax(input, dim: int, dtype=None):
@@ -307,7 +329,10 @@ def log_softmax(input, dim: int, dtype=None):
     if dtype is not None:
         input = E.cast(input, backend.to_dtype(dtype))
     nd = _ndim(input)
-    return R.log_softmax_(input, _check_dim("log_softmax", dim, nd) if nd else None)
+    if nd == 0:
+        _check_dim("log_softmax", dim, nd)
+        return reshape_to(R.log_softmax_(reshape_to(input, (1,)), 0), ())
+    return R.log_softmax_(input, _check_dim("log_softmax", dim, nd))
 
 
 def all(input, dim=None, keepdim: bool = False):  # noqa: A001
@@ -330,13 +355,26 @@ def count_nonzero(input, dim=None):
 
 def norm(input, p="fro", dim=None, keepdim: bool = False):
     """Vector p-norm over ``dim`` (all elements when None); 'fro' is the 2-norm."""
+    if isinstance(p, str) and p != "fro" or isinstance(p, bool) or not (
+            isinstance(p, (str, int, float))):
+        raise ValueError(f"norm: p must be 'fro', a number or inf, got {p!r} (matrix norms "
+                         f"such as 'nuc' are not available)")
     if p == "fro" or p == 2:
-        return E.sqrt(sum(E.mul(input, input), dim, keepdim))
+        return _sqrt_zero_grad(sum(E.mul(input, input), dim, keepdim))
     if p == float("inf"):
         return amax(E.abs(input), () if dim is None else dim, keepdim)
+    if p == -float("inf"):
+        return amin(E.abs(input), () if dim is None else dim, keepdim)
+    if p == 0:
+        # the count of non-zeros, recorded (zero gradient) like PyTorch's
+        nz = E.ne(input, 0)
+        return sum(E.where(nz, 1.0, E.mul(input, 0.0)), dim, keepdim)
     if p == 1:
         return sum(E.abs(input), dim, keepdim)
-    return E.pow(sum(E.pow(E.abs(input), p), dim, keepdim), 1.0 / p)
+    s = sum(E.pow(E.abs(input), p), dim, keepdim)
+    zero = E.eq(s, 0)
+    # NOTE: like the 2-norm, the gradient at the zero vector is 0 (PyTorch)
+    return E.where(zero, 0.0, E.pow(E.where(zero, 1.0, s), 1.0 / p))
 
 
 def dist(input, other, p=2):
@@ -344,8 +382,21 @@ def dist(input, other, p=2):
     return norm(E.sub(input, other), p)
 
 
+def _check_shapes(op: str, *xs) -> None:
+    """Raise naming ``op`` when the operands' shapes don't broadcast together."""
+    shapes = [tuple(x.shape) for x in xs if isinstance(x, (Tensor, np.ndarray))]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {', '.join(str(s) for s in shapes)} are not broadcastable "
+            f"(trailing dimensions must be equal or 1)"
+        ) from None
+
+
 def lerp(input, end, weight):
     """``input + weight * (end - input)``."""
+    _check_shapes("lerp", input, end, weight)
     return E.add(input, E.mul(weight, E.sub(end, input)))
 
 
@@ -363,8 +414,13 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """``log(1 + exp(beta x)) / beta``, linear above ``threshold`` (PyTorch's form)."""
     bx = E.mul(input, beta) if beta != 1 else input
-    # stable: max(z, 0) + log1p(exp(-|z|))
-    soft = E.add(E.relu(bx), E.log1p(E.exp(E.neg(E.abs(bx)))))
+    # stable and smooth to every order (also at 0, where relu/abs kinks would give a
+    # wrong gradient): z + log1p(exp(-z)) for z > 0, log1p(exp(z)) otherwise; each branch
+    # sees only the inputs it is finite on, so the untaken one has a finite zero gradient.
+    pos = E.gt(bx, 0)
+    zp = E.where(pos, bx, 0.0)
+    zn = E.where(pos, 0.0, bx)
+    soft = E.where(pos, E.add(zp, E.log1p(E.exp(E.neg(zp)))), E.log1p(E.exp(zn)))
     if beta != 1:
         soft = E.div(soft, beta)
     return E.where(E.gt(bx, threshold), input, soft)
@@ -372,6 +428,11 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
 
 def logaddexp(input, other):
     """``log(exp(a) + exp(b))`` computed stably."""
-    m = E.maximum(input, other)
-    m = m.detach() if isinstance(m, Tensor) else m
+    _check_shapes("logaddexp", input, other)
+    m = np.maximum(_raw(input), _raw(other))
+    # a constant shift (no gradient); infinite maxima shift by 0 so that -inf and -inf
+    # give -inf, and inf gives inf, instead of inf - inf = nan
+    dt = backend.result_type(_raw(input), _raw(other))
+    m = np.where(np.isfinite(m), m, 0.0).astype(dt if dt.kind == "f" else
+                                                   backend.get_default_dtype())
     return E.add(m, E.log(E.add(E.exp(E.sub(input, m)), E.exp(E.sub(other, m)))))

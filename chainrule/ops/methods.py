@@ -15,7 +15,7 @@ from . import linalg_api as LA
 from . import math_api as M
 from . import shape_api as SA
 from .indexing import normalize_index, take
-from .linalg import matmul
+from .linalg_api import matmul
 from .shape import clone
 
 
@@ -171,8 +171,9 @@ _METHODS = {
     "logical_and": E.logical_and, "logical_or": E.logical_or,
     "logical_xor": E.logical_xor, "logical_not": E.logical_not,
     "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite,
-    "where": lambda self, condition, other: E.where(condition, self, other),
+    "where": lambda self, condition, other: M.where(condition, self, other),
     "lerp": M.lerp, "softplus": M.softplus, "norm": M.norm, "dist": M.dist,
+    "logaddexp": M.logaddexp,
     # reductions
     "sum": M.sum, "mean": M.mean, "var": M.var, "std": M.std, "max": M.max, "min": M.min,
     "amax": M.amax, "amin": M.amin, "argmax": M.argmax, "argmin": M.argmin,

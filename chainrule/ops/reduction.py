@@ -48,11 +48,19 @@ def _extreme_vjp(g, out, x, dims, keepdim):
     return _restore(g, x.shape, dims, keepdim) * mask / count
 
 
+def _check_nonempty(op: str, x, dims) -> None:
+    for d in dims:
+        if x.shape[d] == 0:
+            raise RuntimeError(
+                f"{op}: can't reduce over dimension {d} of size 0 (input shape "
+                f"{tuple(x.shape)}); only non-empty dimensions can be reduced"
+            )
+
+
 @primitive(saves=("x", "out"), nin=1)
 def amax(x, dims, keepdim):
     """Maximum over ``dims``."""
-    if x.size == 0:
-        raise RuntimeError(f"amax: can't reduce a tensor with no elements (shape {x.shape})")
+    _check_nonempty("amax", x, dims)
     return xp.amax(x, axis=dims, keepdims=keepdim)
 
 
@@ -62,8 +70,7 @@ amax.defvjp(_extreme_vjp)
 @primitive(saves=("x", "out"), nin=1)
 def amin(x, dims, keepdim):
     """Minimum over ``dims``."""
-    if x.size == 0:
-        raise RuntimeError(f"amin: can't reduce a tensor with no elements (shape {x.shape})")
+    _check_nonempty("amin", x, dims)
     return xp.amin(x, axis=dims, keepdims=keepdim)
 
 
@@ -73,6 +80,7 @@ amin.defvjp(_extreme_vjp)
 @primitive(nin=1, differentiable=False)
 def argmax_(x, dim, keepdim):
     """Index of the maximum along ``dim`` (over the flattened tensor when None)."""
+    _check_nonempty("argmax", x, tuple(range(x.ndim)) if dim is None or x.ndim == 0 else (dim,))
     if dim is None:
         r = xp.argmax(x)
         return xp.asarray(r).reshape((1,) * x.ndim if keepdim else ())
@@ -82,6 +90,7 @@ def argmax_(x, dim, keepdim):
 @primitive(nin=1, differentiable=False)
 def argmin_(x, dim, keepdim):
     """Index of the minimum along ``dim`` (over the flattened tensor when None)."""
+    _check_nonempty("argmin", x, tuple(range(x.ndim)) if dim is None or x.ndim == 0 else (dim,))
     if dim is None:
         r = xp.argmin(x)
         return xp.asarray(r).reshape((1,) * x.ndim if keepdim else ())

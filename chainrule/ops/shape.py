@@ -34,13 +34,15 @@ def infer_shape(op: str, shape, numel: int, from_shape) -> tuple:
         if known == 0 or numel % known != 0:
             raise ValueError(
                 f"{op}: shape {shape} is invalid for input of size {numel} "
-                f"(input shape {_fmt(from_shape)})"
+                f"(input shape {_fmt(from_shape)}): {numel} is not a multiple of {known}"
+                + (", and -1 is ambiguous for an empty tensor" if known == 0 else "")
             )
         shape = shape[: neg[0]] + (numel // known,) + shape[neg[0] + 1:]
     elif known != numel:
         raise ValueError(
             f"{op}: shape {shape} is invalid for input of size {numel} "
-            f"(input shape {_fmt(from_shape)}, {numel} elements; the new shape has {known})"
+            f"(input shape {_fmt(from_shape)}): the new sizes multiply to {known}, they "
+            f"must multiply to {numel}"
         )
     return shape
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor, _check_dim, _wrap
 from . import shape as S
 from .elementwise import add as _add
@@ -33,7 +34,6 @@ def reshape(input, *shape):
 def view(input, *shape):
     """Like ``reshape``; chainrule copies when a view is impossible instead of raising."""
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-        from .. import backend
         from .elementwise import cast
 
         return cast(input, backend.to_dtype(shape[0]))
@@ -240,6 +240,15 @@ def vstack(tensors):
 def narrow(input, dim: int, start: int, length: int):
     """The slice ``start:start+length`` along ``dim``."""
     d = _check_dim("narrow", dim, input.ndim)
+    n = input.shape[d]
+    if start < -n or start > n:
+        raise IndexError(f"narrow: start {start} is out of range for dimension {dim} of size "
+                         f"{n} (expected -{n} <= start <= {n})")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
+                         f"{dim} of size {n} (need 0 <= length <= {n - start})")
     return take(input, (slice(None),) * d + (slice(start, start + length),))
 
 
@@ -304,7 +313,10 @@ def _need2(op, x):
 def flip(input, dims):
     """Reverse the order of elements along ``dims``."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    return S.flip(input, tuple(_check_dim("flip", d, input.ndim) for d in dims))
+    dims = tuple(_check_dim("flip", d, input.ndim) for d in dims)
+    if input.ndim == 0:
+        return S.clone(input)
+    return S.flip(input, dims)
 
 
 def repeat(input, *sizes):
@@ -336,20 +348,35 @@ def tile(input, dims):
 
 
 def pad(input, pad, mode: str = "constant", value=0.0):
-    """Pad with a constant; ``pad`` lists (left, right) pairs from the last dim backwards."""
+    """Pad with a constant; ``pad`` lists (left, right) pairs from the last dim backwards.
+
+    Negative amounts crop, as in PyTorch.
+    """
     if mode != "constant":
         raise ValueError(f"pad: only mode='constant' is available here, got {mode!r}")
-    pad = tuple(pad)
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+    pad = tuple(int(p) for p in pad)
+    nd = input.ndim
+    if len(pad) % 2 or len(pad) // 2 > nd:
         raise ValueError(f"pad: padding length must be even and at most 2*ndim "
-                         f"({2 * input.ndim}), got {len(pad)}")
-    widths = [(0, 0)] * input.ndim
+                         f"({2 * nd}), got {len(pad)}")
+    widths = [(0, 0)] * nd
+    crop = [slice(None)] * nd
     for i in range(len(pad) // 2):
+        d = nd - 1 - i
         b, a = pad[2 * i], pad[2 * i + 1]
+        n = input.shape[d]
+        if n + b + a < 0 or -b > n or -a > n:
+            raise ValueError(f"pad: padding ({b}, {a}) of dimension {d} (size {n}) would "
+                             f"give a negative size")
+        widths[d] = (max(b, 0), max(a, 0))
         if b < 0 or a < 0:
-            raise ValueError("pad: negative padding is not supported")
-        widths[input.ndim - 1 - i] = (int(b), int(a))
-    return S.pad_(input, tuple(widths), value)
+            crop[d] = slice(max(-b, 0), n - max(-a, 0))
+    x = input
+    if any(c != slice(None) for c in crop):
+        x = take(x, tuple(crop))
+    if all(w == (0, 0) for w in widths):
+        return x if x is not input else S.clone(x)
+    return S.pad_(x, tuple(widths), value)
 
 
 def gather(input, dim: int, index):
@@ -359,12 +386,29 @@ def gather(input, dim: int, index):
     return take(input, along_dim_index("gather", tuple(input.shape), d, idx))
 
 
-def take_along_dim(input, indices, dim: int):
-    """Like ``gather`` with broadcasting of ``indices`` (PyTorch's take_along_dim)."""
-    d = _check_dim("take_along_dim", dim, input.ndim)
+def take_along_dim(input, indices, dim: int | None = None):
+    """Like ``gather`` with broadcasting of ``indices`` (PyTorch's take_along_dim).
+
+    With ``dim=None`` both are flattened first.
+    """
     idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
-    shape = list(np.broadcast_shapes(tuple(s if i != d else 1 for i, s in enumerate(
-        input.shape)), tuple(s if i != d else 1 for i, s in enumerate(idx.shape))))
+    if dim is None:
+        return take_along_dim(ravel(input), idx.reshape(-1), 0)
+    d = _check_dim("take_along_dim", dim, input.ndim)
+    if idx.ndim != input.ndim:
+        raise ValueError(
+            f"take_along_dim: input and indices should have the same number of dimensions, "
+            f"got input shape {tuple(input.shape)} and indices shape {idx.shape}"
+        )
+    try:
+        shape = list(np.broadcast_shapes(
+            tuple(s if i != d else 1 for i, s in enumerate(input.shape)),
+            tuple(s if i != d else 1 for i, s in enumerate(idx.shape))))
+    except ValueError:
+        raise ValueError(
+            f"take_along_dim: input shape {tuple(input.shape)} and indices shape {idx.shape} "
+            f"must broadcast in every dimension except dim {dim}"
+        ) from None
     shape_idx = list(shape)
     shape_idx[d] = idx.shape[d]
     shape_in = list(shape)
@@ -379,6 +423,11 @@ def scatter_add(input, dim: int, index, src):
     """``input`` with ``src`` added at ``index`` along ``dim`` (duplicates accumulate)."""
     d = _check_dim("scatter_add", dim, input.ndim)
     idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if src.ndim != idx.ndim or any(i > n for i, n in zip(idx.shape, src.shape)):
+        raise ValueError(
+            f"scatter_add: index shape {idx.shape} must have the dimensions of src (shape "
+            f"{tuple(src.shape)}) and be no larger than it in any dimension"
+        )
     if tuple(src.shape) != tuple(idx.shape):
         src = take(src, tuple(slice(0, n) for n in idx.shape))
     mesh = along_dim_index("scatter_add", tuple(input.shape), d, idx)
@@ -392,7 +441,8 @@ def index_select(input, dim: int, index):
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-d, got shape {idx.shape}")
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"index_select: index must be integer, got {idx.dtype}")
+        raise TypeError(f"index_select: index must be an integer tensor, got "
+                        f"{backend.dtype_name(idx.dtype)}")
     return take(input, (slice(None),) * d + (idx.reshape(-1),))
 
 
@@ -400,14 +450,31 @@ def masked_fill(input, mask, value):
     """``input`` with ``value`` where ``mask`` is True (broadcast)."""
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got {m.dtype}")
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
+                        f"{backend.dtype_name(m.dtype)}")
+    try:
+        np.broadcast_shapes(m.shape, tuple(input.shape))
+    except ValueError:
+        raise ValueError(
+            f"masked_fill: mask of shape {m.shape} is not broadcastable with input of shape "
+            f"{tuple(input.shape)} (trailing dimensions must be equal or 1)"
+        ) from None
     return _where(_wrap(m), value, input)
 
 
 def masked_select(input, mask):
     """1-d tensor of the entries where ``mask`` (broadcast) is True."""
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
-    shape = np.broadcast_shapes(tuple(input.shape), m.shape)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_select: mask must be a bool tensor, got "
+                        f"{backend.dtype_name(m.dtype)}")
+    try:
+        shape = np.broadcast_shapes(tuple(input.shape), m.shape)
+    except ValueError:
+        raise ValueError(
+            f"masked_select: mask of shape {m.shape} is not broadcastable with input of "
+            f"shape {tuple(input.shape)} (trailing dimensions must be equal or 1)"
+        ) from None
     x = S.expand(input, tuple(shape))
     return take(x, (np.broadcast_to(m, shape),))
 
