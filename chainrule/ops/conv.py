@@ -36,6 +36,7 @@ import math
 
 import numpy as np
 
+from .. import amp as _amp
 from .. import backend
 from ._registry import primitive
 from .indexing import getitem
@@ -171,6 +172,8 @@ def conv(x, w, stride, padding, dilation, groups, cache=None):
 
     ``cache``: an optional :class:`ColumnCache` that keeps the columns for backward.
     """
+    if _amp._on[0] and _amp.in_autocast():  # mixed precision: chainrule/amp.py
+        return _amp.run_lowp(conv.prim.fwd, x, w, stride, padding, dilation, groups, cache)
     ksize = w.shape[2:]
     out = conv_out_sizes(x.shape[2:], ksize, stride, padding, dilation)
     _check_fits("conv", x.shape[2:], ksize, stride, padding, dilation, out)

@@ -16,6 +16,7 @@ ops instead, so that its dependence on ``x`` is differentiated too.
 
 from __future__ import annotations
 
+from .. import amp as _amp
 from .. import backend
 from ..tensor import Tensor
 from . import elementwise as E
@@ -46,6 +47,8 @@ def _count(shape, dims) -> int:
 @primitive(saves=("x", "out"), nin=1)
 def normalize(x, dims, eps, stats=None):
     """``(x - mean) * rsqrt(var + eps)`` over ``dims`` (biased variance, keepdim stats)."""
+    if _amp._on[0]:  # autocast computes this in float32: chainrule/amp.py
+        x = _amp.to_fp32(x)
     n = _count(x.shape, dims)
     mean = xp.sum(x, axis=dims, keepdims=True)
     mean /= n
@@ -65,16 +68,26 @@ def normalize(x, dims, eps, stats=None):
 def _normalize_vjp(g, out, x, dims, eps, stats=None):
     n = float(_count(x.shape, dims))
     if isinstance(g, Tensor) or stats is None or stats.invstd is None:
-        # recorded backward: invstd as a differentiable function of x
+        # recorded backward (or no stats): the same formula in dual ops, with invstd
+        # recomputed as a differentiable function of x
         mean = E.div(R.sum_(x, dims, True), n)
         xc = E.sub(x, mean)
         var = E.div(R.sum_(E.mul(xc, xc), dims, True), n)
         invstd = E.rsqrt(E.add(var, eps))
-    else:
-        invstd = stats.invstd
-    gm = E.div(R.sum_(g, dims, True), n)
-    gxm = E.div(R.sum_(E.mul(g, out), dims, True), n)
-    return E.mul(E.sub(E.sub(g, gm), E.mul(out, gxm)), invstd)
+        gm = E.div(R.sum_(g, dims, True), n)
+        gxm = E.div(R.sum_(E.mul(g, out), dims, True), n)
+        return E.mul(E.sub(E.sub(g, gm), E.mul(out, gxm)), invstd)
+    # plain backward on arrays: the same formula with two temporaries, in place
+    tmp = g * out
+    gxm = xp.sum(tmp, axis=dims, keepdims=True)
+    gxm /= n
+    gm = xp.sum(g, axis=dims, keepdims=True)
+    gm /= n
+    dx = g - gm
+    xp.multiply(out, gxm, out=tmp)
+    dx -= tmp
+    dx *= stats.invstd
+    return dx
 
 
 normalize.defvjp(_normalize_vjp)

@@ -332,3 +332,14 @@ def test_small_cnn_learns_bars():
     acc = (net(x).argmax(1).numpy() == y_np).mean()
     assert final < 0.1 < first
     assert acc == 1.0
+
+
+def test_same_padding_with_a_padding_mode_and_even_kernel():
+    m = nn.Conv1d(1, 1, 4, padding="same", padding_mode="circular", bias=False).double()
+    x = RNG.standard_normal((1, 1, 6))
+    xp = np.concatenate([x[..., -1:], x, x[..., :2]], axis=-1)  # 1 before, 2 after
+    ref = naive_conv2d(xp[:, :, None], m.weight.detach().numpy()[:, :, None], None, (1, 1),
+                       ((0, 0), (0, 0)), (1, 1), 1)[:, :, 0]
+    y = m(t(x))
+    assert y.shape == (1, 1, 6)
+    np.testing.assert_allclose(y.detach().numpy(), ref, atol=1e-12)

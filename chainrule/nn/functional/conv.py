@@ -11,6 +11,7 @@ one GEMM); this file validates arguments, resolves ``padding='same'`` and adds t
 
 from __future__ import annotations
 
+from ... import amp as _amp
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops import conv as C
 from ...ops import elementwise as E
@@ -77,6 +78,8 @@ def _check_common(op, input, weight, bias, nd, out_ch_dim):
 def _add_bias(out, bias, nd):
     if bias is None:
         return out
+    if _amp._on[0]:  # under autocast the bias joins the float16 conv: chainrule/amp.py
+        bias = _amp.cast_like_lowp(bias, out)
     return E.add(out, reshape(bias, (1, bias.shape[0]) + (1,) * nd))
 
 

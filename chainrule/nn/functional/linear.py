@@ -9,6 +9,7 @@ with one node. Its VJPs are written in the dual ops, so double backward still wo
 
 from __future__ import annotations
 
+from ... import amp as _amp
 from ...ops import elementwise as E
 from ...ops._registry import primitive
 from ...ops.linalg import matmul
@@ -22,6 +23,8 @@ __all__ = ["bilinear", "linear"]
 @primitive(saves=("x", "w"))
 def _linear(x, w, b):
     """``x @ w.T + b`` for ``x (*, in)``, ``w (out, in)``, ``b (out,)`` or None."""
+    if _amp._on[0] and _amp.in_autocast():  # mixed precision: chainrule/amp.py
+        return _amp.run_lowp(_linear.prim.fwd, x, w, b)
     out = x @ w.T
     if b is not None:
         if out.dtype == b.dtype:

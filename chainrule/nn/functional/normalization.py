@@ -1,8 +1,7 @@
-"""Normalisation: ``batch_norm``, ``layer_norm``, ``group_norm`` as composites.
+"""Normalisation: ``batch_norm``, ``layer_norm``, ``group_norm``.
 
-These are composites of reductions and elementwise primitives (no gradient code here):
-each is a handful of passes over the input, which measured well below the convolutions
-that surround them, so no fused primitive is warranted yet.
+All three normalise with the fused ``normalize`` primitive (:mod:`chainrule.ops.norm`,
+which says why it is one) and apply their affine maps as composites.
 
 >>> import chainrule as cr
 >>> import chainrule.nn.functional as F
@@ -19,7 +18,7 @@ import numpy as np
 
 from ...autograd.grad_mode import no_grad
 from ...ops import elementwise as E
-from ...ops import math_api as M
+from ...ops import norm as N
 from ...ops.shape import reshape
 from ...tensor import Tensor
 
@@ -28,10 +27,8 @@ __all__ = ["batch_norm", "group_norm", "layer_norm"]
 
 def _normalize(x, dims, eps):
     """``(x - mean) / sqrt(var + eps)`` over ``dims`` (biased variance); also the stats."""
-    mean = M.mean(x, dims, keepdim=True)
-    xc = E.sub(x, mean)
-    var = M.mean(E.mul(xc, xc), dims, keepdim=True)
-    return E.mul(xc, E.rsqrt(E.add(var, eps))), mean, var
+    stats = N.NormStats()
+    return N.normalize(x, dims, eps, stats), stats
 
 
 def _channel_shape(x) -> tuple:
@@ -75,13 +72,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, "
                              f"got input of shape {tuple(input.shape)}")
-        y, mean, var = _normalize(input, dims, eps)
+        y, stats = _normalize(input, dims, eps)
         if running_mean is not None or running_var is not None:
             with no_grad():
                 if running_mean is not None:
-                    _blend(running_mean, mean._data.reshape(c), momentum)
+                    _blend(running_mean, stats.mean.reshape(c), momentum)
                 if running_var is not None:
-                    _blend(running_var, var._data.reshape(c) * (n / (n - 1)), momentum)
+                    _blend(running_var, stats.var.reshape(c) * (n / (n - 1)), momentum)
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var must be given in "
@@ -137,7 +134,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             raise ValueError(f"{op}: expected {name} of shape {normalized_shape}, got "
                              f"{tuple(t.shape)}")
     dims = tuple(range(input.ndim - k, input.ndim))
-    y, _mean, _var = _normalize(input, dims, eps)
+    y, _stats = _normalize(input, dims, eps)
     if weight is not None:
         y = E.mul(y, weight)
     if bias is not None:
@@ -167,7 +164,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     _check_vec(op, "weight", weight, c)
     _check_vec(op, "bias", bias, c)
     g = reshape(input, (n, num_groups, (c // num_groups) * math.prod(input.shape[2:])))
-    y, _mean, _var = _normalize(g, (2,), eps)
+    y, _stats = _normalize(g, (2,), eps)
     y = reshape(y, tuple(input.shape))
     shape = _channel_shape(input)
     if weight is not None:

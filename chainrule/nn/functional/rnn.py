@@ -83,12 +83,7 @@ def lstm_cell(input: Tensor, hx: Sequence[Tensor], w_ih: Tensor, w_hh: Tensor,
     h, c = hx
     xg = _proj(input, w_ih, _sum_bias(b_ih, b_hh))
     out = P.lstm_cell(xg, _proj(h, w_hh, None), c)
-    n = c.shape[-1]
-    return _slot(out, 0, n), _slot(out, 1, n)
-
-
-def _slot(x, k: int, n: int):
-    return getitem(x, (Ellipsis, slice(k * n, (k + 1) * n)))
+    return getitem(out, (0,)), getitem(out, (1,))
 
 
 def gru_cell(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor,
@@ -129,16 +124,15 @@ def _run(mode: str, x, h0, c0, w: tuple, reverse: bool):
         hh = P.rnn_hh
         if mode == "LSTM":
             whrT = None if w_hr is None else _t(w_hr)
-            n = c0.shape[-1]
             state = c0
             for t in order:
                 hold[t] = h
                 state = P.lstm_cell(xs[t], hh(h, whT), state)
-                h = _slot(state, 0, n)
+                h = getitem(state, (0,))
                 if whrT is not None:
                     h = matmul(h, whrT)
                 outs[t] = h
-            c = _slot(state, 1, n)
+            c = getitem(state, (1,))
         else:
             act = tanh if mode == "RNN_TANH" else relu
             for t in order:

@@ -37,10 +37,6 @@ class _BatchNorm(Module):
                 or num_features < 1:
             raise ValueError(f"{name}: num_features must be a positive int, got "
                              f"{num_features!r}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum!r}")
-        if eps <= 0:
-            raise ValueError(f"{name}: eps must be positive, got {eps!r}")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

@@ -32,34 +32,47 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _pad_mode(x: Tensor, pads: tuple, mode: str) -> Tensor:
-    """Pad the trailing spatial dims by ``pads`` (one int per dim) in a non-zero mode.
+    """Pad the trailing spatial dims by ``(before, after)`` pairs in a non-zero mode.
 
     A composite of slices and ``cat``: its gradient needs no code of its own.
     """
     nd = len(pads)
-    for i, p in enumerate(pads):
-        if p == 0:
-            continue
+    for i, (lo, hi) in enumerate(pads):
         axis = x.ndim - nd + i
         n = x.shape[axis]
-        lead = (slice(None),) * axis
-        if mode == "circular":
-            before = getitem(x, lead + (slice(n - p, n),))
-            after = getitem(x, lead + (slice(0, p),))
-        elif mode == "reflect":
-            if p >= n:
-                raise ValueError(f"reflect padding: padding {p} must be smaller than the "
-                                 f"input size {n} in dimension {axis}")
-            stop = n - 2 - p
-            before = getitem(x, lead + (slice(p, 0, -1),))
-            after = getitem(x, lead + (slice(n - 2, stop if stop >= 0 else None, -1),))
-        else:  # replicate
-            shape = list(x.shape)
-            shape[axis] = p
-            before = expand(getitem(x, lead + (slice(0, 1),)), tuple(shape))
-            after = expand(getitem(x, lead + (slice(n - 1, n),)), tuple(shape))
-        x = cat_(axis, before, x, after)
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"reflect padding: padding {(lo, hi)} must be smaller than the "
+                             f"input size {n} in dimension {axis}")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"circular padding: padding {(lo, hi)} must be at most the "
+                             f"input size {n} in dimension {axis}")
+        parts = []
+        if lo:
+            parts.append(_edge(x, axis, lo, mode, before=True))
+        parts.append(x)
+        if hi:
+            parts.append(_edge(x, axis, hi, mode, before=False))
+        if len(parts) > 1:
+            x = cat_(axis, *parts)
     return x
+
+
+def _edge(x: Tensor, axis: int, p: int, mode: str, before: bool) -> Tensor:
+    """The ``p`` values a padding mode puts before (or after) ``x`` along ``axis``."""
+    n = x.shape[axis]
+    lead = (slice(None),) * axis
+    if mode == "circular":
+        sl = slice(n - p, n) if before else slice(0, p)
+        return getitem(x, lead + (sl,))
+    if mode == "reflect":
+        if before:
+            return getitem(x, lead + (slice(p, 0, -1),))
+        stop = n - 2 - p
+        return getitem(x, lead + (slice(n - 2, stop if stop >= 0 else None, -1),))
+    shape = list(x.shape)  # replicate
+    shape[axis] = p
+    sl = slice(0, 1) if before else slice(n - 1, n)
+    return expand(getitem(x, lead + (sl,)), tuple(shape))
 
 
 class _ConvNd(Module):
@@ -140,6 +153,8 @@ class _ConvNd(Module):
             if fan_in != 0:
                 bound = 1.0 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
+            else:  # PyTorch leaves it uninitialised; zeros are the deterministic choice
+                init.zeros_(self.bias)
 
     def _check_input(self, input) -> None:
         name = type(self).__name__
@@ -158,7 +173,7 @@ class _ConvNd(Module):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0,) * self._nd:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * self._nd:
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * self._nd:
@@ -189,16 +204,12 @@ class _Conv(_ConvNd):
                             self.dilation, self.groups)
         if isinstance(self.padding, str):
             if self.padding == "valid":
-                pads = (0,) * self._nd
-            else:
+                pads = ((0, 0),) * self._nd
+            else:  # 'same': an odd total puts the extra element after, as in PyTorch
                 total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-                if any(t % 2 for t in total):
-                    raise ValueError(f"{type(self).__name__}: padding='same' with "
-                                     f"padding_mode={self.padding_mode!r} needs an even "
-                                     f"dilation * (kernel_size - 1), got {tuple(total)}")
-                pads = tuple(t // 2 for t in total)
+                pads = tuple((t // 2, t - t // 2) for t in total)
         else:
-            pads = self.padding
+            pads = tuple((p, p) for p in self.padding)
         x = _pad_mode(input, pads, self.padding_mode)
         return self._fn(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
