@@ -9,9 +9,10 @@
 (1, 2)
 """
 
-from . import autograd, datasets, diagnostics, func, nn, optim, utils
+from . import amp, autograd, datasets, diagnostics, func, nn, optim, train, utils
 from . import ops as _ops  # noqa: F401  (attaches Tensor methods)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd.anomaly import safe_where
 from .backend import (
     bool_,
     float16,

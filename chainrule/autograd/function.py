@@ -298,6 +298,6 @@ def _record(cls, ctx: FunctionCtx, args: tuple, outs: tuple, single: bool):
     ctx._unpack = pack[1] if pack else None
     ctx._saved = ()
     if anomaly._state.enabled:
-        node.trace = anomaly.capture_trace()
+        anomaly.record_function(node, new_outs)
     return new_outs[0] if single else tuple(new_outs)
 

@@ -150,3 +150,6 @@ class disable_saved_tensors_hooks:
 
     def __exit__(self, *exc) -> None:
         _hooks.stack = self._saved
+
+
+from .compress import compress_saved  # noqa: E402,F401  (activation compression hooks)

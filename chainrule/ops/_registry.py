@@ -247,15 +247,15 @@ def _make_binary(prim: Primitive):
             if isinstance(b, Tensor):
                 out = fwd(a._data, b._data)
                 if (a.requires_grad or b.requires_grad) and state.enabled:
-                    return _record2(prim, a, b, out)
+                    return _record2(prim, a, b, out, True, True)
             else:
                 out = fwd(a._data, b)
                 if a.requires_grad and state.enabled:
-                    return _record2(prim, a, b, out)
+                    return _record2(prim, a, b, out, True, False)
         elif isinstance(b, Tensor):
             out = fwd(a, b._data)
             if b.requires_grad and state.enabled:
-                return _record2(prim, a, b, out)
+                return _record2(prim, a, b, out, False, True)
         else:
             return fwd(a, b)
         if type(out) is not _ndarray:
@@ -292,18 +292,18 @@ def _make_binary_ufunc(prim: Primitive, ufunc):
                 else:
                     out = fwd(ad, bd)
                 if (a.requires_grad or b.requires_grad) and state.enabled:
-                    return _record2(prim, a, b, out)
+                    return _record2(prim, a, b, out, True, True)
             else:
                 if type(b) is float and ad.dtype.kind == "f":
                     out = ufunc(ad, b)
                 else:
                     out = fwd(ad, b)
                 if a.requires_grad and state.enabled:
-                    return _record2(prim, a, b, out)
+                    return _record2(prim, a, b, out, True, False)
         elif isinstance(b, Tensor):
             out = fwd(a, b._data)
             if b.requires_grad and state.enabled:
-                return _record2(prim, a, b, out)
+                return _record2(prim, a, b, out, False, True)
         else:
             return fwd(a, b)
         if type(out) is not _ndarray:
@@ -386,14 +386,15 @@ def _record1(prim: Primitive, x: Tensor, out) -> Tensor:
     return t
 
 
-def _record2(prim: Primitive, a, b, out) -> Tensor:
-    """``record`` for a two-input primitive (one of ``a``, ``b`` requires grad)."""
+def _record2(prim: Primitive, a, b, out, ta: bool, tb: bool) -> Tensor:
+    """``record`` for a two-input primitive (one of ``a``, ``b`` requires grad);
+    ``ta`` and ``tb`` say which inputs are tensors (the caller knows)."""
     if type(out) is not _ndarray:
         out = np.asarray(out)
     if out.dtype.kind != "f":
         return _finish(prim, out, None)
     vers = None
-    if isinstance(a, Tensor):
+    if ta:
         if a.requires_grad:
             fn = a.grad_fn
             ea = a if fn is None else fn
@@ -410,7 +411,7 @@ def _record2(prim: Primitive, a, b, out) -> Tensor:
     else:
         ea = None
         va = a
-    if isinstance(b, Tensor):
+    if tb:
         if b.requires_grad:
             fn = b.grad_fn
             eb = b if fn is None else fn

@@ -447,7 +447,14 @@ where.defvjp(
 
 @primitive(nin=1)
 def cast(x, dtype):
-    """Convert to ``dtype`` (the gradient is cast back)."""
+    """Convert to ``dtype`` (the gradient is cast back).
+
+    Values beyond a narrower float's range become inf without a NumPy warning, as in
+    PyTorch (loss scaling relies on detecting them).
+    """
+    if dtype.kind == "f" and dtype.itemsize < x.dtype.itemsize:
+        with np.errstate(over="ignore"):
+            return x.astype(dtype)
     return x.astype(dtype)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import amp as _amp
 from .. import backend
 from ._registry import primitive
 from .elementwise import _promote
@@ -31,6 +32,8 @@ def _sq_last(x):
 @primitive(saves=("a", "b"), nin=2)
 def matmul(a, b):
     """Matrix product with NumPy/PyTorch broadcasting of batch dimensions."""
+    if _amp._on[0] and _amp.in_autocast():  # mixed precision: chainrule/amp.py
+        return _amp.run_lowp(matmul.prim.fwd, a, b)
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError(
             f"matmul: both arguments need at least 1 dimension, got shapes "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import amp as _amp
 from .. import backend
 from ._registry import primitive
 from .elementwise import _float, exp
@@ -124,6 +125,8 @@ cumsum_.defvjp(_cumsum_vjp)
 @primitive(saves=("x", "out"), nin=1)
 def logsumexp_(x, dims, keepdim):
     """``log(sum(exp(x)))`` over ``dims``, stable for large |x|."""
+    if _amp._on[0]:  # autocast computes this in float32: chainrule/amp.py
+        x = _amp.to_fp32(x)
     x = _float(x)
     if x.size == 0:
         return xp.full(keep_shape(x.shape, dims) if keepdim else
@@ -149,6 +152,8 @@ logsumexp_.defvjp(
 @primitive(saves="out", nin=1)
 def softmax_(x, dim):
     """Softmax along ``dim``, shifted by the max for stability."""
+    if _amp._on[0]:  # autocast computes this in float32: chainrule/amp.py
+        x = _amp.to_fp32(x)
     x = _float(x)
     e = xp.exp(x - xp.amax(x, axis=dim, keepdims=True))
     return e / xp.sum(e, axis=dim, keepdims=True)
@@ -161,6 +166,8 @@ softmax_.defvjp(lambda g, out, x, dim: out * (g - sum_(g * out, (dim,), True)))
 @primitive(saves="out", nin=1)
 def log_softmax_(x, dim):
     """Log-softmax along ``dim``, computed as ``x - logsumexp(x)``."""
+    if _amp._on[0]:  # autocast computes this in float32: chainrule/amp.py
+        x = _amp.to_fp32(x)
     x = _float(x)
     s = x - xp.amax(x, axis=dim, keepdims=True)
     return s - xp.log(xp.sum(xp.exp(s), axis=dim, keepdims=True))

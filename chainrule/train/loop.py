@@ -216,7 +216,7 @@ def fit(model, loss_fn: Callable, optimizer, train, *, val=None, epochs: int = 1
         scheduler_monitor: str = "val_loss", metrics: Sequence = (),
         callbacks: Iterable = (), accumulate: int = 1, clip_grad_norm: float | None = None,
         monitor=None, progress: bool = True, resume: str | os.PathLike | None = None,
-        generator=None) -> History:
+        generator=None, tbptt: int | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch :class:`History`.
 
     Args:
@@ -237,6 +237,12 @@ def fit(model, loss_fn: Callable, optimizer, train, *, val=None, epochs: int = 1
         progress: show a tqdm bar per epoch with loss, metrics and samples/s.
         resume: a checkpoint to continue from (model, optimizer, scheduler, RNG, epoch).
         generator: the ``chainrule.Generator`` shuffling ``(x, y)`` training data.
+        tbptt: truncated backpropagation through time for a stateful model: batches are
+            ``(x, y)`` with time on dim 1 of both, the model is called as
+            ``model(x_chunk, state)`` and returns ``(output, new_state)``; each batch is
+            cut into chunks of ``tbptt`` steps, with one loss/backward/step per chunk and
+            the state carried (detached) from chunk to chunk, starting from ``None``.
+            Validation runs the same chunks under no_grad. See ``chainrule.train.tbptt``.
     """
     if accumulate < 1:
         raise ValueError(f"fit: accumulate must be >= 1, got {accumulate}")
@@ -244,6 +250,10 @@ def fit(model, loss_fn: Callable, optimizer, train, *, val=None, epochs: int = 1
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
     if clip_grad_norm is not None and clip_grad_norm <= 0:
         raise ValueError(f"fit: clip_grad_norm must be positive, got {clip_grad_norm}")
+    if tbptt is not None:
+        from .tbptt import check_tbptt, tbptt_epoch, tbptt_evaluate
+
+        check_tbptt(tbptt, accumulate)
     loader = _as_loader(train, "train", batch_size, shuffle, generator)
     cbs = list(callbacks) + ([monitor] if monitor is not None else [])
     fns = _metric_fns(metrics)
@@ -254,9 +264,16 @@ def fit(model, loss_fn: Callable, optimizer, train, *, val=None, epochs: int = 1
     for cb in cbs:
         cb.on_train_begin(trainer)
     while trainer.epoch < epochs and not trainer.stop_training:
-        logs = _train_epoch(trainer, loader, fns, cbs, accumulate, clip_grad_norm, params,
-                            progress, epochs)
-        if val is not None:
+        if tbptt is not None:
+            logs = tbptt_epoch(trainer, loader, fns, cbs, tbptt, clip_grad_norm, params,
+                               progress, epochs)
+        else:
+            logs = _train_epoch(trainer, loader, fns, cbs, accumulate, clip_grad_norm, params,
+                                progress, epochs)
+        if val is not None and tbptt is not None:
+            v = tbptt_evaluate(model, loss_fn, val, list(fns), tbptt)
+            logs.update({f"val_{k}": x for k, x in v.items()})
+        elif val is not None:
             v = evaluate(model, loss_fn, val, list(fns))
             logs.update({f"val_{k}": x for k, x in v.items()})
         logs["lr"] = _lr(optimizer)

@@ -122,15 +122,23 @@ def _run(mode: str, x, h0, c0, w: tuple, reverse: bool):
         xs = P.unbind_steps(xg)
         hold = held.items
         hh = P.rnn_hh
-        if mode == "LSTM":
-            whrT = None if w_hr is None else _t(w_hr)
+        if mode == "LSTM" and w_hr is None:
+            # the fused step: one node per time step (see chainrule.ops.nn.lstm_step)
+            held.slot0 = True
+            state = _stack([h0, c0])
+            for t in order:
+                hold[t] = state
+                state = P.lstm_step(xs[t], state, whT)
+                outs[t] = getitem(state, (0,))
+            h = outs[order[-1]]
+            c = getitem(state, (1,))
+        elif mode == "LSTM":
+            whrT = _t(w_hr)
             state = c0
             for t in order:
                 hold[t] = h
                 state = P.lstm_cell(xs[t], hh(h, whT), state)
-                h = getitem(state, (0,))
-                if whrT is not None:
-                    h = matmul(h, whrT)
+                h = matmul(getitem(state, (0,)), whrT)
                 outs[t] = h
             c = getitem(state, (1,))
         else:
