@@ -16,12 +16,15 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
+from .kfac import KFAC
 from .lbfgs import LBFGS
 from .nadam import NAdam
+from .natural_gradient import NaturalGradient
+from .newton import Newton
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam",
-           "RAdam", "LBFGS", "lr_scheduler"]
+           "RAdam", "LBFGS", "Newton", "KFAC", "NaturalGradient", "lr_scheduler"]
