@@ -43,7 +43,7 @@ import numpy as np
 from ..tensor import Tensor, _wrap
 from .graph import current_saved_hooks, saved_tensors_hooks
 
-__all__ = ["MODES", "compress_saved", "gradient_error"]
+__all__ = ["MODES", "compress_saved", "enclosing_hooks", "gradient_error"]
 
 MODES = ("float16", "bfloat16", "8bit")
 

@@ -24,7 +24,7 @@ from ..tensor import Tensor, _wrap
 from . import anomaly
 from .grad_mode import _state as _grad_state
 from .grad_mode import set_grad_enabled
-from .graph import Node, _hooks
+from .graph import Node, _hooks, saving_as
 
 
 class FunctionCtx:
@@ -290,7 +290,10 @@ def _record(cls, ctx: FunctionCtx, args: tuple, outs: tuple, single: bool):
         else:
             item = t
             info.append(("in", -1, box, box[0]))
-        saved.append(pack[0](item) if pack else item)
+        if pack:
+            with saving_as(cls.__name__):
+                item = pack[0](item)
+        saved.append(item)
         vers.append(box)
     node.args = tuple(saved)
     node.vers = tuple(vers) if vers else None

@@ -92,6 +92,7 @@ class Node:
 class _HookState(threading.local):
     def __init__(self) -> None:
         self.stack: list[tuple[Callable, Callable]] = []
+        self.saving: str | None = None
 
 
 _hooks = _HookState()
@@ -153,3 +154,31 @@ class disable_saved_tensors_hooks:
 
 
 from .compress import compress_saved  # noqa: E402,F401  (activation compression hooks)
+
+
+def saving_op() -> str | None:
+    """Inside a saved-tensor pack hook: the name of the operation saving the tensor.
+
+    Lets tools attribute saved memory to operations (``diagnostics.memory_report``)
+    without reaching into the engine; ``None`` outside a pack hook.
+    """
+    return _hooks.saving
+
+
+class saving_as:
+    """Context manager naming the saver for pack hooks that run inside it.
+
+    Code that saves tensors outside a recorded operation (e.g. checkpointing storing its
+    inputs) uses it so that ``saving_op()`` reports a meaningful name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self):
+        self._prev = _hooks.saving
+        _hooks.saving = self.name
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _hooks.saving = self._prev

@@ -7,6 +7,7 @@
 - :func:`hessian_eigs` / :func:`hessian_trace`: curvature from Hessian-vector products.
 - :class:`GradientMonitor`: per-step gradient statistics, vanishing/exploding alarms, plots.
 - :func:`check_gradients`: gradcheck of a whole model in float64, leaving it untouched.
+- :func:`memory_report`: bytes saved for backward per op and module, peak and total.
 
 Everything is built on the public graph API (``grad_fn``, ``edges``, hooks,
 ``autograd.grad``); nothing here drives training.
@@ -19,6 +20,7 @@ from .explain import Explanation, Step, explain_two_layer
 from .explain_graph import GraphExplanation, NodeInfo, explain
 from .graphviz import GraphvizNotFoundWarning, draw_graph
 from .leak import GraphLeakDetector, GraphLeakWarning, LeakWatch
+from .memory import MemoryReport, SavedMemoryTracker, SavedRecord, memory_report
 from .monitor import (
     ExplodingGradientWarning,
     GradientMonitor,
@@ -35,4 +37,5 @@ __all__ = [
     "GraphLeakWarning", "GraphvizNotFoundWarning", "LeakWatch", "NoGradReason", "NodeInfo",
     "Step", "draw_graph", "explain", "explain_two_layer", "hessian_eigs", "hessian_trace",
     "why_no_grad",
+    "MemoryReport", "SavedMemoryTracker", "SavedRecord", "memory_report",
 ]

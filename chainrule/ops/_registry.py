@@ -572,9 +572,18 @@ def _anomaly_record(node: Node, prim: Primitive, out) -> None:
 
 def _pack(node: Node) -> None:
     """Apply the innermost saved-tensor pack hook to everything the node saved."""
-    pack, unpack = _hooks.stack[-1]
     if node.vers is None:
         return
+    prev = _hooks.saving
+    _hooks.saving = node.prim.name
+    try:
+        _pack_saved(node)
+    finally:
+        _hooks.saving = prev
+
+
+def _pack_saved(node: Node) -> None:
+    pack, unpack = _hooks.stack[-1]
     args = list(node.args)
     vers = list(node.vers)
     for k, ent in enumerate(vers):

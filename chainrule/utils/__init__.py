@@ -1,5 +1,5 @@
 """``chainrule.utils``: data loading (``chainrule.utils.data``) and other helpers."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
