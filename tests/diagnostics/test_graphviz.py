@@ -126,3 +126,29 @@ def test_bad_input():
         draw_graph([1, 2])
     with pytest.raises(TypeError, match="dict"):
         draw_graph(cr.ones(1), params=[1])
+
+
+def test_image_is_rendered_through_the_dot_program(tmp_path, monkeypatch):
+    # A stand-in `dot` on PATH records its arguments and input, so the rendering path is
+    # tested the same way whether or not Graphviz is installed on the machine.
+    import os
+    import stat
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "dot"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "args = sys.argv[1:]\n"
+        "src = sys.stdin.read()\n"
+        "out = args[args.index('-o') + 1]\n"
+        "open(out, 'w').write('<svg><!-- ' + ' '.join(args[:1]) + ' -->' + src[:9] + '</svg>')\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(bindir) + os.pathsep + os.environ.get("PATH", ""))
+    loss, params = mlp()
+    draw_graph(loss, path=tmp_path / "g.svg", params=params)
+    text = (tmp_path / "g.svg").read_text()
+    assert text.startswith("<svg><!-- -Tsvg -->digraph")

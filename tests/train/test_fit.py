@@ -161,3 +161,17 @@ def test_progress_bar_runs(capsys):
         metrics=["accuracy"])
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "samples/s" in err
+
+
+def test_output_shape_the_loss_cannot_take():
+    x, y = _data(16)
+    model = _model()
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"cross_entropy: .*\(16, 2\).*\(16, 5\)"):
+        fit(model, nn.CrossEntropyLoss(), opt, (x, cr.randn(16, 5)), epochs=1,
+            progress=False)
+    before = _weights(model)
+    with pytest.raises(ValueError, match="mse_loss: input shape .* not broadcastable"):
+        fit(model, nn.MSELoss(), opt, (x, cr.randn(16, 3)), epochs=1, progress=False)
+    for a, b in zip(before, _weights(model)):
+        np.testing.assert_array_equal(a, b)
