@@ -191,7 +191,7 @@ def _run_hooks(hooks, g, create_graph: bool):
 def _topo_needed(roots: list, deps: dict, wanted: set) -> set:
     """Nodes from which some wanted target is reachable (so their VJPs must run)."""
     counts = dict(deps)
-    ready = [r for r in roots if counts.get(r, 0) == 0]
+    ready = [r for r in dict.fromkeys(roots) if counts.get(r, 0) == 0]
     order = []
     while ready:
         n = ready.pop()

@@ -195,10 +195,11 @@ lstm_cell.defvjp_all(_lstm_vjp)
 
 
 # A layer step with the hidden GEMM inside the cell: the state (stacked, slot 0 = h, slot
-# 1 = c) feeds both the GEMM and the cell, so a step records one node instead of three
-# (GEMM, cell, ``h`` slice), and backward writes ``dh`` straight into the state gradient
-# instead of scattering it into a zero buffer and adding (measured on the LSTM benchmark:
-# about 10% of the training step). ``W_hh`` gets its gradient from rnn_weight_tap.
+# 1 = c) feeds both the GEMM and the cell, so a step records two nodes instead of three
+# (no separate GEMM node), and backward writes ``dh`` straight into the state gradient
+# instead of scattering it into a zero buffer and adding. Measured in one process, CPU
+# time, 80 interleaved samples of a 50-step LSTM(32, 128) forward + backward: 8% faster
+# (min), 10% (median). ``W_hh`` gets its gradient from rnn_weight_tap.
 @primitive(saves=("state", "w_t", "out"))
 def lstm_step(xg, state, w_t):
     """``lstm_cell(xg, state[0] @ w_t, state)``: one step of an LSTM layer.

@@ -68,3 +68,14 @@ def test_grad_outputs_weighting():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     (g,) = cr.autograd.grad(x * x, x, grad_outputs=cr.tensor([1.0, 10.0]))
     np.testing.assert_allclose(g.numpy(), [2.0, 40.0])
+
+
+def test_same_output_twice_in_grad_outputs_counts_once_per_entry():
+    # the first-order gradients of (x * (a + b)) w.r.t. a and b are the same node twice
+    x = cr.tensor([0.3, -0.2], dtype=cr.float64, requires_grad=True)
+    a = cr.tensor([0.5, 1.5], dtype=cr.float64, requires_grad=True)
+    b = cr.tensor([-1.0, 0.7], dtype=cr.float64, requires_grad=True)
+    assert cr.autograd.gradgradcheck(lambda x, a, b: (x * (a + b)).tanh(), (x, a, b))
+    y = x * 3
+    (g,) = cr.autograd.grad([y.sum(), y.sum()], x)
+    np.testing.assert_allclose(g.numpy(), [6.0, 6.0])

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.autograd import gradcheck
+from chainrule.autograd import gradcheck, gradgradcheck
 
 nn = cr.nn
+F = cr.nn.functional
 
 
 # ---------------------------------------------------------------- state_dict tables
@@ -161,6 +162,21 @@ def test_rnn_gradcheck(nonlinearity):
 def test_lstm_with_projection_gradcheck():
     lstm = nn.LSTM(2, 3, proj_size=2, bias=False)
     _check_layer(lstm, _d(3, 2, 2), (_d(1, 2, 2), _d(1, 2, 3)), False)
+
+
+@pytest.mark.parametrize("fn", [F.lstm, F.rnn_tanh])
+def test_layer_double_backward(fn):
+    # second derivatives through the whole time loop (fused cell, weight tap, step split);
+    # no biases: see the report on gradgradcheck with duplicated first-order outputs
+    x, h0, c0 = _d(2, 2, 2), _d(1, 2, 2), _d(1, 2, 2)
+    g = 4 if fn is F.lstm else 1
+    w_ih, w_hh = _d(g * 2, 2), _d(g * 2, 2)
+
+    def f(x, h0, c0, a, b):
+        hx = (h0, c0) if fn is F.lstm else h0
+        return fn(x, hx, [a, b], False, 1, 0.0, True, False, False)[0]
+
+    assert gradgradcheck(f, (x, h0, c0, w_ih, w_hh))
 
 
 @pytest.mark.parametrize("cls", [nn.RNNCell, nn.LSTMCell, nn.GRUCell])

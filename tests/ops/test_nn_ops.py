@@ -58,7 +58,7 @@ def test_lstm_cell_float32_saturates_without_warnings():
     assert np.isfinite(out.numpy()).all()
 
 
-@pytest.mark.parametrize("slots", [1, P.LSTM_SLOTS])
+@pytest.mark.parametrize("slots", [1, 2, P.LSTM_SLOTS])
 def test_lstm_cell_gradcheck_and_gradgradcheck(slots):
     xg, hg = _t(2, 12), _t(2, 12)
     st = _t(2, 3) if slots == 1 else _t(slots, 2, 3)
@@ -166,3 +166,20 @@ def test_weight_tap_gives_hidden_weight_gradient():
         np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-12)
     assert gradcheck(tapped, (xg, w, h0))
     assert gradgradcheck(tapped, (xg, w, h0))
+
+
+@pytest.mark.parametrize("slots", [2, P.LSTM_SLOTS])
+def test_lstm_step_matches_cell_and_gradchecks(slots):
+    xg, st = _t(2, 8), _t(slots, 2, 2)
+    w_t = cr.randn(2, 8, dtype=cr.float64)  # its gradient comes from rnn_weight_tap
+    out = P.lstm_step(xg, st, w_t)
+    ref = P.lstm_cell(xg, st[0] @ w_t, st)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), atol=1e-12)
+    assert gradcheck(P.lstm_step, (xg, st, w_t))
+    assert gradgradcheck(P.lstm_step, (xg, st, w_t))
+
+
+def test_lstm_step_bad_state():
+    with pytest.raises(ValueError, match=r"lstm_step: the state must stack h and c .* "
+                                         r"got \(2, 2\)"):
+        P.lstm_step(cr.zeros(2, 8), cr.zeros(2, 2), cr.zeros(2, 8))

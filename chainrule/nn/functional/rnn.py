@@ -5,8 +5,10 @@ The names and signatures follow PyTorch's ``torch.lstm_cell`` / ``torch.lstm`` f
 direction, in the order ``nn.LSTM._flat_weights`` holds them).
 
 How a layer runs: the input-to-hidden projection of every time step is ONE matmul before
-the time loop; each step then records a handful of nodes (the hidden GEMM, a fused cell
-from ``chainrule.ops.nn``, the slice of ``h``); the step outputs are joined by one ``cat``.
+the time loop; each step then records a handful of nodes (LSTM: the fused step with its
+hidden GEMM, and the slice of ``h``; GRU / Elman: the hidden GEMM and a fused or pointwise
+cell); the step outputs are joined by one ``cat``, and ``W_hh``'s gradient is one GEMM
+over all steps (``rnn_weight_tap``).
 
 >>> import chainrule as cr
 >>> x = cr.randn(5, 2, 3)
@@ -123,7 +125,7 @@ def _run(mode: str, x, h0, c0, w: tuple, reverse: bool):
         hold = held.items
         hh = P.rnn_hh
         if mode == "LSTM" and w_hr is None:
-            # the fused step: one node per time step (see chainrule.ops.nn.lstm_step)
+            # the fused step, two nodes per time step (see chainrule.ops.nn.lstm_step)
             held.slot0 = True
             state = _stack([h0, c0])
             for t in order:

@@ -207,6 +207,7 @@ class RNNBase(Module):
         return out, h
 
     def extra_repr(self) -> str:
+        """The constructor arguments that differ from the defaults, as PyTorch prints them."""
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:
             s += f", proj_size={self.proj_size}"
@@ -247,6 +248,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
+        """As :meth:`RNNBase.extra_repr`, plus a non-default nonlinearity."""
         s = super().extra_repr()
         if self.nonlinearity != "tanh":
             s += f", nonlinearity={self.nonlinearity}"
@@ -312,6 +314,7 @@ class RNNCellBase(Module):
             init.uniform_(w, -stdv, stdv)
 
     def extra_repr(self) -> str:
+        """Sizes, and bias / nonlinearity when not the default."""
         s = f"{self.input_size}, {self.hidden_size}"
         if self.bias is not True:
             s += f", bias={self.bias}"
