@@ -168,6 +168,21 @@ def cmd_bench(args) -> int:
     return int(bench_run.main(argv) or 0)
 
 
+# ---------------------------------------------------------------------------- paper1986
+def cmd_paper1986(args) -> int:
+    from chainrule.paper1986 import EXPERIMENTS, run
+
+    out = _writable_folder(args.out) if args.out else None
+    for name in EXPERIMENTS if args.experiment == "all" else [args.experiment]:
+        t0 = time.perf_counter()
+        print(f"== {name}", flush=True)
+        print(run(name, tiny=args.tiny, seeds=args.seeds, first_seed=args.first_seed,
+                  sweeps=args.sweeps, out=out, lr=args.lr, init_range=args.init,
+                  **({"decay": args.decay} if name == "family" else {})))
+        print(f"({time.perf_counter() - t0:.1f} s)\n", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``chainrule`` command."""
     p = argparse.ArgumentParser(prog="chainrule", description="Backpropagation you can see: "
@@ -201,6 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--smoke", action="store_true", help="tiny sizes, only checks it runs")
     b.add_argument("--list", action="store_true", help="list the benchmarks")
     b.set_defaults(func=cmd_bench)
+    r = sub.add_parser("paper1986", help="the 1986 back-propagation experiments",
+                       description="XOR, mirror symmetry, the 8-3-8 encoder and the family "
+                       "trees from Rumelhart, Hinton & Williams (1986).")
+    r.add_argument("experiment", nargs="?", default="all",
+                   choices=["all", "xor", "symmetry", "encoder", "family"])
+    r.add_argument("--tiny", action="store_true", help="a seconds-long smoke run")
+    r.add_argument("--seeds", type=int, help="number of seeds (experiment's default)")
+    r.add_argument("--first-seed", type=int, default=0, help="first seed (0)")
+    r.add_argument("--sweeps", type=int, help="sweep budget (experiment's default)")
+    r.add_argument("--lr", type=float, help="eps (experiment's default)")
+    r.add_argument("--init", type=float, help="initial weights U(-init, init) (per experiment)")
+    r.add_argument("--decay", type=float, help="family: weight decay per sweep (0.002)")
+    r.add_argument("--out", help="folder for the family-tree plot (none by default)")
+    r.set_defaults(func=cmd_paper1986)
     return p
 
 
