@@ -23,6 +23,11 @@ CASES = {
     "tiny_transformer": (0.2, 0.1),
     "selu_network": (0.3, 0.1),
     "kfac_digits": (0.3, 0.1),
+    "gradient_flow": (0.3, 0.1),
+    "es_vs_backprop": (0.3, 0.1),
+    # relative improvement over a baseline (1 - loss / baseline loss); 0 = no better
+    "maml_sine": (0.03, 0.0),
+    "learned_optimizer": (0.1, 0.0),
 }
 SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("*.py"))
 
