@@ -99,6 +99,7 @@ _hooks = _HookState()
 # How many saved_tensors_hooks contexts are open in any thread: recording reads this
 # plain list first and looks at the thread-local stack only when it is non-zero.
 _hooks_on = [0]
+_hooks_on_lock = threading.Lock()
 
 
 def current_saved_hooks() -> tuple[Callable, Callable] | None:
@@ -132,13 +133,15 @@ class saved_tensors_hooks:
         self.unpack_hook = unpack_hook
 
     def __enter__(self):
+        with _hooks_on_lock:
+            _hooks_on[0] += 1
         _hooks.stack.append((self.pack_hook, self.unpack_hook))
-        _hooks_on[0] += 1
         return self
 
     def __exit__(self, *exc) -> None:
         _hooks.stack.pop()
-        _hooks_on[0] -= 1
+        with _hooks_on_lock:
+            _hooks_on[0] -= 1
 
 
 class disable_saved_tensors_hooks:
