@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         load(name)
     out = run_all(args.names, smoke=args.smoke)
     print(common.describe_machine(out["machine"]))
-    print("command: " + " ".join(["python", "-m", "benchmarks.run", *sys.argv[1:]]))
+    given = sys.argv[1:] if argv is None else list(argv)
+    print("command: " + " ".join(["python", "-m", "benchmarks.run", *given]))
     for res in out["results"]:
         mod = load(res["name"])
         print(f"\n## {res['name']} ({res['wall_s']:.1f} s)")

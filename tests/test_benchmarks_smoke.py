@@ -121,3 +121,21 @@ def test_mlp_functional_matches_chainrule():
     facs = mlp.factories(sizes, w, x, y, {}, {})
     ref = mlp.mlp_loss(__import__("numpy"), w, x, peers.onehot(y, sizes[-1]))
     assert abs(facs["chainrule"]()() - ref) <= 1e-5 * ref
+
+
+def test_attention_functional_matches_chainrule():
+    # the transformer the NumPy-like peers run (here on plain NumPy) equals chainrule's nn
+    import numpy as np
+
+    import chainrule as cr
+    from benchmarks import attention, peers
+
+    w = attention.init_weights(2, 8, 16, 10)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 8)).astype(np.float32)
+    y = rng.integers(0, 10, 2)
+    keys = [f"layers.{i}.{k}" for i in range(2) for k in attention.LAYER_KEYS]
+    ps = [w[k] for k in keys] + [w["head.weight"], w["head.bias"]]
+    ref = attention.make_loss(2, 2)(np, ps, x, peers.onehot(y, 10))
+    got = attention._module_factory(cr.nn, cr, 2, 8, 2, 16, 10, w, x, y)()
+    assert abs(got - ref) <= 1e-5 * ref
