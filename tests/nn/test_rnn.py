@@ -166,17 +166,17 @@ def test_lstm_with_projection_gradcheck():
 
 @pytest.mark.parametrize("fn", [F.lstm, F.rnn_tanh])
 def test_layer_double_backward(fn):
-    # second derivatives through the whole time loop (fused cell, weight tap, step split);
-    # no biases: see the report on gradgradcheck with duplicated first-order outputs
+    # second derivatives through the whole time loop (fused cell, weight tap, step split),
+    # biases included (their first-order gradients are one node twice)
     x, h0, c0 = _d(2, 2, 2), _d(1, 2, 2), _d(1, 2, 2)
     g = 4 if fn is F.lstm else 1
-    w_ih, w_hh = _d(g * 2, 2), _d(g * 2, 2)
+    w_ih, w_hh, b_ih, b_hh = _d(g * 2, 2), _d(g * 2, 2), _d(g * 2), _d(g * 2)
 
-    def f(x, h0, c0, a, b):
+    def f(x, h0, c0, a, b, c, d):
         hx = (h0, c0) if fn is F.lstm else h0
-        return fn(x, hx, [a, b], False, 1, 0.0, True, False, False)[0]
+        return fn(x, hx, [a, b, c, d], True, 1, 0.0, True, False, False)[0]
 
-    assert gradgradcheck(f, (x, h0, c0, w_ih, w_hh))
+    assert gradgradcheck(f, (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
 
 
 @pytest.mark.parametrize("cls", [nn.RNNCell, nn.LSTMCell, nn.GRUCell])
