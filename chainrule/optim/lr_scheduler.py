@@ -80,7 +80,7 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:
         """The learning rates for the current ``last_epoch`` (subclasses)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
 
     def get_last_lr(self) -> list[float]:
         """The learning rates set by the last ``step()``, one per parameter group."""
