@@ -114,34 +114,6 @@ def apply_primitive(node: Node, g, create_graph: bool):
         return _fit_all(grads, args)
     if vjps is None:
         raise RuntimeError(f"backward: '{node.name}' has no backward rule")
-    if len(edges) == 1:
-        gi = vjps[0](g, out, *args)
-        if gi is not None:
-            ref = args[0]
-            if gi.shape != ref.shape:
-                gi = _sum_to(gi, ref.shape)
-            rd = ref.dtype
-            if gi.dtype is not rd and gi.dtype != rd:
-                gi = _cast(gi, rd)
-        return (gi,)
-    if len(edges) == 2:
-        ga = None if edges[0] is None else vjps[0](g, out, *args)
-        gb = None if edges[1] is None else vjps[1](g, out, *args)
-        if ga is not None:
-            ref = args[0]
-            if ga.shape != ref.shape:
-                ga = _sum_to(ga, ref.shape)
-            rd = ref.dtype
-            if ga.dtype is not rd and ga.dtype != rd:
-                ga = _cast(ga, rd)
-        if gb is not None:
-            ref = args[1]
-            if gb.shape != ref.shape:
-                gb = _sum_to(gb, ref.shape)
-            rd = ref.dtype
-            if gb.dtype is not rd and gb.dtype != rd:
-                gb = _cast(gb, rd)
-        return (ga, gb)
     grads = [None] * len(edges)
     for i in range(len(edges)):
         if edges[i] is not None:
