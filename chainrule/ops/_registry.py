@@ -20,7 +20,7 @@ import numpy as np
 from ..autograd import anomaly
 from ..autograd.grad_mode import _state as _grad_state
 from ..autograd.graph import Meta, Node, _hooks, _hooks_on
-from ..tensor import Tensor, _new
+from ..tensor import Tensor, _new, _wrap
 
 _ndarray = np.ndarray
 _anomaly = anomaly._state
@@ -221,16 +221,7 @@ def _make_unary(prim: Primitive):
             out = fwd(x._data)
             if x.requires_grad and state.enabled:
                 return _record1(prim, x, out)
-            if type(out) is not _ndarray:
-                out = np.asarray(out)
-            t = _new(Tensor)
-            t._data = out
-            t.requires_grad = False
-            t.grad = None
-            t.grad_fn = None
-            t._vbox = None
-            t._extra = None
-            return t
+            return _wrap(out)
         return fwd(x)
 
     return op
@@ -258,16 +249,7 @@ def _make_binary(prim: Primitive):
                 return _record2(prim, a, b, out, False, True)
         else:
             return fwd(a, b)
-        if type(out) is not _ndarray:
-            out = np.asarray(out)
-        t = _new(Tensor)
-        t._data = out
-        t.requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._vbox = None
-        t._extra = None
-        return t
+        return _wrap(out)
 
     return op
 
@@ -306,16 +288,7 @@ def _make_binary_ufunc(prim: Primitive, ufunc):
                 return _record2(prim, a, b, out, False, True)
         else:
             return fwd(a, b)
-        if type(out) is not _ndarray:
-            out = np.asarray(out)
-        t = _new(Tensor)
-        t._data = out
-        t.requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._vbox = None
-        t._extra = None
-        return t
+        return _wrap(out)
 
     return op
 
