@@ -128,10 +128,7 @@ def format_result(result: dict) -> str:
     rows = [[r["lib"], f"{r['min'] * 1e3:.2f}", f"{r['median'] * 1e3:.2f}"]
             for r in result["rows"]]
     lines = [common.format_table(["library", "min ms/step", "median ms/step"], rows), ""]
-    for name, r in result["ratios"].items():
-        tgt = result["targets"].get(name)
-        lines.append(f"ratio {name}: min {r['min']:.2f}, median {r['median']:.2f}"
-                     + (f" (target <= {tgt})" if tgt else ""))
+    lines += common.ratio_lines(result)
     return "\n".join(lines)
 
 

@@ -211,3 +211,14 @@ def describe_machine(info: dict | None = None) -> str:
     env = "malloc env set" if info["malloc_env"] else "malloc env NOT set"
     return (f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, "
             f"numpy {info['numpy']}{torch_part}; {env}")
+
+
+def ratio_lines(result: dict) -> list[str]:
+    """One ``ratio name: min .., median ..`` line per entry of ``result['ratios']``, with
+    the target from ``result['targets']`` when there is one."""
+    lines = []
+    for name, r in result["ratios"].items():
+        tgt = result["targets"].get(name)
+        lines.append(f"ratio {name}: min {r['min']:.2f}, median {r['median']:.2f}"
+                     + (f" (target <= {tgt})" if tgt else ""))
+    return lines

@@ -149,10 +149,7 @@ def format_result(result: dict) -> str:
             for r in result["rows"]]
     headers = ["library", "min ms/step", "median ms/step", "CPU min ms", "CPU median ms"]
     lines = [common.format_table(headers, rows), ""]
-    for name, r in result["ratios"].items():
-        tgt = result["targets"].get(name)
-        lines.append(f"ratio {name}: min {r['min']:.2f}, median {r['median']:.2f}"
-                     + (f" (target <= {tgt})" if tgt else ""))
+    lines += common.ratio_lines(result)
     return "\n".join(lines)
 
 
