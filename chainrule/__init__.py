@@ -174,6 +174,7 @@ from .ops.shape_api import (
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .serialization import load, save
 from .tensor import Tensor
+from .threads import get_num_threads, set_num_threads
 
 bool = bool_  # noqa: A001 - mirrors torch.bool
 half = float16

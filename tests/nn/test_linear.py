@@ -51,7 +51,7 @@ def test_linear_forward_value():
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 1, 3)])
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 1, 3), (2, 2, 2, 3), (0, 2, 3)])
 def test_linear_gradcheck(bias, shape):
     m = nn.Linear(3, 2, bias=bias).double()
     assert check_grads(m, x64(*shape))

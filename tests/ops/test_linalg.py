@@ -19,6 +19,9 @@ MATMUL_SHAPES = [
     ((2, 1, 2, 3), (4, 3, 1)),  # broadcast batch dims both ways
     ((0, 3), (3, 2)),        # zero-size rows
     ((2, 0), (0, 3)),        # zero inner dimension
+    ((2, 3, 4, 3), (3, 2)),  # 4-d @ matrix: batch folded into one GEMM
+    ((0, 2, 3), (3, 2)),     # folded, zero-size batch
+    ((2, 2, 0), (0, 3)),     # folded, zero inner dimension
 ]
 
 
@@ -27,6 +30,12 @@ def test_matmul(shapes):
     check_op(cr.matmul, np.matmul, [shapes])
     check_op(lambda a, b: a @ b, np.matmul, [shapes], grad=False, gradgrad=False)
     check_op(lambda a, b: a.matmul(b), np.matmul, [shapes], grad=False, gradgrad=False)
+
+
+def test_matmul_folded_noncontiguous():
+    # a permuted (non-contiguous) batch operand takes the folded path through a copy
+    check_op(lambda a, b: cr.matmul(a.permute(1, 0, 2), b),
+             lambda a, b: np.matmul(a.transpose(1, 0, 2), b), [((3, 2, 4), (4, 5))])
 
 
 def test_rmatmul_with_array():

@@ -9,6 +9,8 @@ with one node. Its VJPs are written in the dual ops, so double backward still wo
 
 from __future__ import annotations
 
+import math
+
 from ... import amp as _amp
 from ...ops import elementwise as E
 from ...ops._registry import primitive
@@ -25,7 +27,11 @@ def _linear(x, w, b):
     """``x @ w.T + b`` for ``x (*, in)``, ``w (out, in)``, ``b (out,)`` or None."""
     if _amp._on[0] and _amp.in_autocast():  # mixed precision: chainrule/amp.py
         return _amp.run_lowp(_linear.prim.fwd, x, w, b)
-    out = x @ w.T
+    if x.ndim > 2:  # fold the batch dimensions into rows: one GEMM, not a loop of small ones
+        rows = math.prod(x.shape[:-1])
+        out = (x.reshape(rows, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+    else:
+        out = x @ w.T
     if b is not None:
         if out.dtype == b.dtype:
             out += b
@@ -35,15 +41,16 @@ def _linear(x, w, b):
 
 
 def _linear_vjp_w(g, out, x, w, b):
-    g2 = g.reshape(-1, g.shape[-1])
-    x2 = x.reshape(-1, x.shape[-1])
+    rows = math.prod(x.shape[:-1])
+    g2 = g.reshape(rows, g.shape[-1])
+    x2 = x.reshape(rows, x.shape[-1])
     return matmul(g2.T, x2)
 
 
 _linear.defvjp(
     lambda g, out, x, w, b: matmul(g, w),
     _linear_vjp_w,
-    lambda g, out, x, w, b: g.reshape(-1, g.shape[-1]).sum(0),
+    lambda g, out, x, w, b: g.reshape(math.prod(g.shape[:-1]), g.shape[-1]).sum(0),
 )
 
 
