@@ -155,12 +155,25 @@ def softmax_(x, dim):
     if _amp._on[0]:  # autocast computes this in float32: chainrule/amp.py
         x = _amp.to_fp32(x)
     x = _float(x)
-    e = xp.exp(x - xp.amax(x, axis=dim, keepdims=True))
-    return e / xp.sum(e, axis=dim, keepdims=True)
+    e = x - xp.amax(x, axis=dim, keepdims=True)
+    xp.exp(e, out=e)
+    e /= xp.sum(e, axis=dim, keepdims=True)
+    return e
+
+
+def _softmax_vjp(g, out, x, dim):
+    if isinstance(g, xp.ndarray) and g.dtype == out.dtype:
+        # plain backward on arrays: out * (g - sum(g * out)) in one temporary
+        t = g * out
+        s = xp.sum(t, axis=dim, keepdims=True)
+        xp.subtract(g, s, out=t)
+        t *= out
+        return t
+    return out * (g - sum_(g * out, (dim,), True))
 
 
 softmax_.prim.name = "softmax"
-softmax_.defvjp(lambda g, out, x, dim: out * (g - sum_(g * out, (dim,), True)))
+softmax_.defvjp(_softmax_vjp)
 
 
 @primitive(saves="out", nin=1)

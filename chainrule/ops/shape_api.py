@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor, _check_dim, _wrap
 from . import shape as S
 from .elementwise import add as _add
@@ -268,12 +270,33 @@ def split(tensor, split_size_or_sections, dim: int = 0):
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} sum to {sum(sizes)} but dimension {dim} "
                              f"has size {n}")
+    if len(sizes) > 1 and isinstance(tensor, Tensor) and tensor.requires_grad \
+            and is_grad_enabled():
+        return _SplitViews.apply(tensor, d, tuple(sizes))
+    return _narrow_all(tensor, d, sizes)
+
+
+def _narrow_all(tensor, d: int, sizes) -> tuple:
     out = []
     start = 0
     for s in sizes:
         out.append(narrow(tensor, d, start, s))
         start += s
     return tuple(out)
+
+
+class _SplitViews(Function):
+    """The pieces of a split as views; backward joins their gradients with one ``cat``
+    (instead of scattering each piece into a zero buffer of the full size and adding)."""
+
+    @staticmethod
+    def forward(ctx, x, d, sizes):
+        ctx.d = d
+        return _narrow_all(x, d, sizes)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return S.cat_(ctx.d, *grads), None, None
 
 
 def chunk(input, chunks: int, dim: int = 0):
