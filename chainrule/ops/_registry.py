@@ -20,6 +20,7 @@ import numpy as np
 from ..autograd import anomaly
 from ..autograd.grad_mode import _state as _grad_state
 from ..autograd.graph import Meta, Node, _hooks, _hooks_on
+from ..backend import const as _const
 from ..tensor import Tensor, _new, _wrap
 
 _ndarray = np.ndarray
@@ -277,13 +278,19 @@ def _make_binary_ufunc(prim: Primitive, ufunc):
                     return _record2(prim, a, b, out, True, True)
             else:
                 if type(b) is float and ad.dtype.kind == "f":
+                    b = _const(b, ad.dtype)
                     out = ufunc(ad, b)
                 else:
                     out = fwd(ad, b)
                 if a.requires_grad and state.enabled:
                     return _record2(prim, a, b, out, True, False)
         elif isinstance(b, Tensor):
-            out = fwd(a, b._data)
+            bd = b._data
+            if type(a) is float and bd.dtype.kind == "f":
+                a = _const(a, bd.dtype)
+                out = ufunc(a, bd)
+            else:
+                out = fwd(a, bd)
             if b.requires_grad and state.enabled:
                 return _record2(prim, a, b, out, False, True)
         else:

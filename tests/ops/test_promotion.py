@@ -190,3 +190,22 @@ def test_float_dtype_is_kept_by_values_and_gradients(k, dtype):
     out.sum().backward()
     assert x.grad.dtype == dtype
     assert np.all(np.isfinite(x.grad.numpy()))
+
+
+def test_python_float_operands_match_numpy_bitwise():
+    # the dispatcher passes Python floats to NumPy as cached 0-d arrays of the
+    # tensor's dtype: same results as NumPy's own scalar handling, signed zeros kept
+    from chainrule.backend import const
+
+    for dt in (np.float16, np.float32, np.float64):
+        a = np.array([-1.5, -0.0, 0.0, 3.25, 250.0], dtype=dt)
+        t = cr.tensor(a, requires_grad=True)
+        for v in (0.5, -0.0, 0.0, 1e-3, float("nan"), 7.0):
+            np.testing.assert_array_equal((t * v).detach().numpy(), a * v)
+            np.testing.assert_array_equal((v - t).detach().numpy(), v - a)
+            assert (t * v).dtype == t.dtype
+        got = (t * -0.0).detach().numpy()
+        assert np.signbit(got[0]) == np.signbit(np.float64(-1.5) * -0.0)
+    c = const(0.5, np.dtype(np.float32))
+    assert c is const(0.5, np.dtype(np.float32)) and not c.flags.writeable
+    assert const(-0.0, np.dtype(np.float32)) == 0.0 and np.signbit(const(-0.0, np.float32))
