@@ -5,8 +5,10 @@ Workload: ``TransformerEncoder`` of 2 post-norm ``TransformerEncoderLayer`` (d_m
 the output is averaged over the sequence and goes through ``Linear(128, 10)`` into
 cross-entropy; SGD momentum 0.9. chainrule and PyTorch use their ``nn`` modules; JAX,
 autograd and MyGrad run one functional definition of the same network (written once
-against their NumPy-like modules). Same NumPy weights everywhere, the loss cross-check
-and interleaved timing as in :mod:`benchmarks.peers`. tinygrad is not included here.
+against their NumPy-like modules); tinygrad runs the same network written with its
+``Tensor`` methods (:func:`tinygrad_loss`), under ``TinyJit`` and eagerly. Same NumPy
+weights everywhere, the loss cross-check and interleaved timing as in
+:mod:`benchmarks.peers`.
 
 Run: ``python -m benchmarks.run attention``.
 """
@@ -93,6 +95,39 @@ def make_loss(layers: int, heads: int):
     return loss
 
 
+def tinygrad_loss(layers: int, heads: int):
+    """The same network and loss for tinygrad: ``loss(params, x, labels)``, params in key order.
+
+    Mirrors :func:`make_loss` step for step: one packed input projection split into q, k,
+    v; scores scaled by ``1/sqrt(head_dim)``; post-norm LayerNorm (eps ``1e-5``) after each
+    residual sum; mean over the sequence; the head; mean cross-entropy on integer labels.
+    """
+    def layernorm(t, w, b):
+        return t.layernorm(axis=-1, eps=float(EPS)) * w + b
+
+    def mha(t, w_in, b_in, w_out, b_out):
+        bsz, seq, d = t.shape
+        hd = d // heads
+        qkv = t.linear(w_in.T, b_in)
+
+        def split(u):
+            return u.reshape(bsz, seq, heads, hd).transpose(1, 2)
+
+        q, k, v = split(qkv[..., :d]), split(qkv[..., d:2 * d]), split(qkv[..., 2 * d:])
+        p = (q.matmul(k.transpose(-1, -2)) * float(np.float32(1.0 / np.sqrt(hd)))).softmax(-1)
+        return p.matmul(v).transpose(1, 2).reshape(bsz, seq, d).linear(w_out.T, b_out)
+
+    def loss(ps, x, labels):
+        h = x
+        for i in range(layers):
+            (w_in, b_in, w_o, b_o, w1, b1, w2, b2, g1, n1, g2, n2) = ps[12 * i:12 * i + 12]
+            h = layernorm(h + mha(h, w_in, b_in, w_o, b_o), g1, n1)
+            h = layernorm(h + h.linear(w1.T, b1).relu().linear(w2.T, b2), g2, n2)
+        return h.mean(axis=1).linear(ps[-2].T, ps[-1]).sparse_categorical_crossentropy(labels)
+
+    return loss
+
+
 def _module_factory(nn, lib, layers, d, heads, ff, classes, weights, x, y):
     enc = nn.TransformerEncoder(
         nn.TransformerEncoderLayer(d, heads, dim_feedforward=ff, dropout=0.0,
@@ -131,7 +166,6 @@ def run(smoke: bool = False, batch: int = 32, seq: int = 64, repeats: int = 5) -
     if smoke:
         batch, seq, d, heads, ff, repeats = 2, 4, 8, 2, 16, 2
     libs, notes = peers.load_peers(smoke)
-    libs.pop("tinygrad", None)
     weights = init_weights(layers, d, ff, classes)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((batch, seq, d)).astype(np.float32)
@@ -150,6 +184,9 @@ def run(smoke: bool = False, batch: int = 32, seq: int = 64, repeats: int = 5) -
     plist = [weights[k] for k in keys] + [weights["head.weight"], weights["head.bias"]]
     facs.update(peers.xp_factories(make_loss(layers, heads), plist, x,
                                    peers.onehot(y, classes), LR, MOMENTUM, libs, info))
+    if peers.has_tinygrad(libs):
+        facs.update(peers.tinygrad_factories(tinygrad_loss(layers, heads), plist, x, y, LR,
+                                             MOMENTUM, info))
     # forward GEMM FLOPs: projections, attention products, feed-forward, head
     per_layer = 2 * batch * seq * (3 * d * d + d * d + 2 * d * ff) + 2 * 2 * batch * seq * seq * d
     flops = 3 * (layers * per_layer + 2 * batch * d * classes)
@@ -160,7 +197,9 @@ def run(smoke: bool = False, batch: int = 32, seq: int = 64, repeats: int = 5) -
                                         "dtype": "float32"},
                                 flops=flops, notes=notes, info=info)
     result["versions"] = peers.versions(libs)
-    result["notes"].append("tinygrad: not run on this workload")
+    result["targets"]["chainrule/torch"] = 1.2
+    if peers.has_tinygrad(libs):
+        result["notes"].append(peers.TINYGRAD_NOTE)
     result["notes"].append(common.ENV_NOTE)
     return result
 

@@ -1,28 +1,47 @@
-"""One LeNet-5 training step: chainrule against PyTorch CPU.
+"""One LeNet-5 training step against every installed peer.
 
 Workload: a batch of 64 images ``1x28x28``; ``Conv2d(1, 6, 5)``, ReLU, ``MaxPool2d(2)``,
 ``Conv2d(6, 16, 5)``, ReLU, ``MaxPool2d(2)``, flatten (256), ``Linear(256, 120)``, ReLU,
 ``Linear(120, 84)``, ReLU, ``Linear(84, 10)``, cross-entropy; one step is zero_grad,
-forward, loss, backward and a plain SGD update. Both libraries run the same float32
-workload with the same initial weights in the same process, interleaved (see
-:mod:`benchmarks.common`). Target: chainrule at most 1.5x PyTorch's time.
+forward, loss, backward and a plain SGD update (lr 0.01, no momentum). Every library
+starts from the same NumPy weights (PyTorch's default init ranges) and the losses of two
+steps are cross-checked before the interleaved timing (see :mod:`benchmarks.peers`).
+Target: chainrule at most 1.5x PyTorch's time.
+
+How each library expresses it:
+
+- chainrule and PyTorch: their ``nn`` modules (``Conv2d``, ``MaxPool2d``, ...).
+- JAX, HIPS autograd and MyGrad: one functional network, :func:`lenet_loss`, written once
+  against their NumPy-like modules; only the convolution and the pooling call each
+  library's own primitive (:func:`conv2d`, :func:`maxpool2`): JAX
+  ``lax.conv_general_dilated`` and ``lax.reduce_window`` with the whole step under
+  ``jax.jit`` (compile time reported apart); MyGrad ``nnet.layers.conv_nd`` and
+  ``max_pool``; autograd ``autograd.scipy.signal.convolve`` (its only convolution: an
+  ``einsum`` over strided windows, slow) and a reshape-and-max pooling.
+- tinygrad: ``Tensor.conv2d`` and ``max_pool2d``; the row ``tinygrad`` runs the step
+  under ``TinyJit``, ``tinygrad-eager`` schedules it anew every step.
 
 Run: ``python -m benchmarks.run cnn`` (or ``python -m benchmarks.cnn``). On a loaded
-machine, BLAS worker threads that spin while waiting for a core distort both libraries;
+machine, BLAS worker threads that spin while waiting for a core distort every library;
 ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.cnn`` runs NumPy's BLAS single-threaded and
 then gives PyTorch the same thread count.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from . import common
+from . import common, peers
 
 NAME = "cnn"
 DESCRIPTION = "LeNet-5 on 64 x 1x28x28, conv/pool/linear, cross-entropy: full training step"
+LR, MOMENTUM = 0.01, 0.0  # plain SGD
+CLASSES = 10
+TINYGRAD_NOTE = ("tinygrad: 'compile s' is the time of the jitted step's first two calls "
+                 "(kernel compiles and the TinyJit capture); tinygrad-eager reuses the "
+                 "compiled kernels but schedules the whole step again on every call")
+SHAPES = ((6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 256), (120,), (84, 120), (84,),
+          (10, 84), (10,))
 
 
 def _lenet(nn):
@@ -37,99 +56,213 @@ def _lenet(nn):
     )
 
 
-def _cases(batch: int, torch) -> dict:
-    import chainrule as cr
+def init_weights(seed: int = 0) -> list[np.ndarray]:
+    """The ten parameters in PyTorch's layout and order, uniform(+-1/sqrt(fan_in))."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(0, len(SHAPES), 2):
+        w_shape = SHAPES[i]
+        bound = 1.0 / np.sqrt(int(np.prod(w_shape[1:])))
+        out.append(rng.uniform(-bound, bound, w_shape).astype(np.float32))
+        out.append(rng.uniform(-bound, bound, SHAPES[i + 1]).astype(np.float32))
+    return out
 
-    rng = np.random.default_rng(0)
-    x_np = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
-    y_np = rng.integers(0, 10, batch)
-    cr.manual_seed(0)
-    net = _lenet(cr.nn)
+
+def data(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A float32 image batch ``(batch, 1, 28, 28)`` and integer labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+    return x, rng.integers(0, CLASSES, batch)
+
+
+# ------------------------------------------------------------- the functional network
+def conv2d(xp, x, w, b):
+    """Stride-1 'valid' cross-correlation ``(N, C, H, W) * (F, C, k, k)`` plus bias, with
+    the convolution primitive of the library behind ``xp``."""
+    name = xp.__name__
+    if name == "jax.numpy":
+        from jax import lax
+
+        y = lax.conv_general_dilated(x, w, (1, 1), "VALID")
+    elif name == "mygrad":
+        from mygrad.nnet.layers import conv_nd
+
+        y = conv_nd(x, w, stride=1)
+    elif name == "autograd.numpy":
+        from autograd.scipy.signal import convolve
+
+        # a true convolution: flip the kernel to get PyTorch's cross-correlation; the
+        # output axes are (N of x, F of w, H', W')
+        y = convolve(x, w[:, :, ::-1, ::-1], axes=([2, 3], [2, 3]), dot_axes=([1], [1]),
+                     mode="valid")
+    else:
+        raise ValueError(f"conv2d: no convolution for {name}")
+    return y + xp.reshape(b, (1, -1, 1, 1))
+
+
+def maxpool2(xp, x):
+    """2x2 max pooling with stride 2 on ``(N, C, H, W)`` (H and W even)."""
+    name = xp.__name__
+    if name == "jax.numpy":
+        from jax import lax
+
+        return lax.reduce_window(x, -np.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    if name == "mygrad":
+        from mygrad.nnet.layers import max_pool
+
+        return max_pool(x, (2, 2), 2)
+    n, c, h, w = x.shape
+    return xp.max(xp.reshape(x, (n, c, h // 2, 2, w // 2, 2)), axis=(3, 5))
+
+
+def lenet_loss(xp, ps, x, target):
+    """LeNet-5 as a function of its ten parameters; mean cross-entropy to one-hot targets."""
+    h = maxpool2(xp, peers.relu(xp, conv2d(xp, x, ps[0], ps[1])))
+    h = maxpool2(xp, peers.relu(xp, conv2d(xp, h, ps[2], ps[3])))
+    h = xp.reshape(h, (h.shape[0], -1))
+    h = peers.relu(xp, peers.linear(xp, h, ps[4], ps[5]))
+    h = peers.relu(xp, peers.linear(xp, h, ps[6], ps[7]))
+    return peers.cross_entropy(xp, peers.linear(xp, h, ps[8], ps[9]), target)
+
+
+# ------------------------------------------------------------------------ factories
+def _module_factory(lib, weights, x, y):
+    """chainrule or PyTorch: the ``nn`` LeNet and an in-place plain SGD update."""
+    torch_like = hasattr(lib, "from_numpy")
+    conv = lib.from_numpy if torch_like else lib.tensor
+    net = _lenet(lib.nn)
+    keys = list(net.state_dict().keys())
+    net.load_state_dict({k: conv(w.copy()) for k, w in zip(keys, weights)})
     params = list(net.parameters())
-    x = cr.tensor(x_np)
-    y = cr.tensor(y_np)
-    lr = 0.01
+    xx, yy = conv(x), conv(y)
 
-    def cr_step():
+    def step():
         for p in params:
             p.grad = None
-        loss = cr.nn.functional.cross_entropy(net(x), y)
+        loss = lib.nn.functional.cross_entropy(net(xx), yy)
         loss.backward()
-        with cr.no_grad():
+        with lib.no_grad():
             for p in params:
-                p._data -= lr * p.grad._data
+                if torch_like:
+                    p -= LR * p.grad
+                else:
+                    p._data -= LR * p.grad._data
+        return loss.item()
 
-    cases = {"chainrule": cr_step}
-    if torch is not None:
-        t_net = _lenet(torch.nn)
-        t_params = list(t_net.parameters())
-        with torch.no_grad():
-            for tp, cp in zip(t_params, params):
-                tp.copy_(torch.from_numpy(cp.detach().numpy().copy()))
-        tx = torch.from_numpy(x_np)
-        ty = torch.from_numpy(y_np)
-
-        def th_step():
-            for p in t_params:
-                p.grad = None
-            loss = torch.nn.functional.cross_entropy(t_net(tx), ty)
-            loss.backward()
-            with torch.no_grad():
-                for p in t_params:
-                    p -= lr * p.grad
-
-        cases["torch"] = th_step
-    return cases
+    return step
 
 
-def run(smoke: bool = False, batch: int = 64, repeats: int = 30,
-        torch: bool | None = None) -> dict:
-    """Time the training step; returns the result dict (seconds per step).
+def _tinygrad_factory(weights, x, y, jit: bool, info: dict | None = None):
+    """tinygrad's LeNet step, under ``TinyJit`` or eager (scheduled every call).
+
+    With ``info``, the jitted step records the seconds of its first two calls (kernel
+    compiles and the JIT capture) once, as ``info["tinygrad"]["compile_s"]``.
+    """
+    from tinygrad import Tensor, TinyJit
+    from tinygrad.nn.optim import SGD
+
+    ps = [Tensor(w.copy()).realize() for w in weights]
+    xx, yy = Tensor(x).realize(), Tensor(y.astype(np.int32)).realize()
+    opt = SGD(ps, lr=LR, momentum=MOMENTUM)
+
+    def one_step():
+        opt.zero_grad()
+        h = xx.conv2d(ps[0], ps[1]).relu().max_pool2d((2, 2))
+        h = h.conv2d(ps[2], ps[3]).relu().max_pool2d((2, 2))
+        h = h.flatten(1)
+        h = h.linear(ps[4].T, ps[5]).relu()
+        h = h.linear(ps[6].T, ps[7]).relu()
+        loss = h.linear(ps[8].T, ps[9]).sparse_categorical_crossentropy(yy)
+        loss.backward()
+        return loss.realize(*opt.schedule_step())
+
+    return tinygrad_step(TinyJit(one_step) if jit else one_step, info if jit else None)
+
+
+def tinygrad_step(fn, info: dict | None = None):
+    """A zero-argument step running tinygrad's ``fn`` in training mode, returning the loss
+    as a float; with ``info``, the first two calls are timed once as ``compile_s``."""
+    import time
+
+    from tinygrad.helpers import Context
+
+    calls = [0, 0.0]
+
+    def step():
+        t0 = time.perf_counter()
+        with Context(TRAINING=1):
+            val = float(fn().item())
+        if info is not None and calls[0] < 2:
+            calls[0] += 1
+            calls[1] += time.perf_counter() - t0
+            if calls[0] == 2:
+                info.setdefault("tinygrad", {"compile_s": calls[1]})
+        return val
+
+    return step
+
+
+def factories(weights, x, y, libs: dict, info: dict) -> dict:
+    """One factory per library for the LeNet step (see :mod:`benchmarks.peers`)."""
+    import chainrule as cr
+
+    out = {"chainrule": lambda: _module_factory(cr, weights, x, y)}
+    if "torch" in libs:
+        torch = libs["torch"]
+        out["torch"] = lambda: _module_factory(torch, weights, x, y)
+    out.update(peers.xp_factories(lenet_loss, weights, x, peers.onehot(y, CLASSES), LR,
+                                  MOMENTUM, libs, info))
+    if "tinygrad" in libs:
+        out["tinygrad"] = lambda: _tinygrad_factory(weights, x, y, jit=True, info=info)
+        out["tinygrad-eager"] = lambda: _tinygrad_factory(weights, x, y, jit=False)
+    return out
+
+
+def step_flops(batch: int) -> float:
+    """FLOPs of one step: forward convolution and linear MACs x 2, times three."""
+    macs = 24 * 24 * 6 * 25 + 8 * 8 * 16 * 150 + 256 * 120 + 120 * 84 + 84 * 10
+    return 3 * 2 * batch * macs
+
+
+def run(smoke: bool = False, batch: int = 64, repeats: int = 30) -> dict:
+    """Cross-check, then time the LeNet step in every installed library.
 
     Args:
-        smoke: tiny counts, only to check that the benchmark runs.
+        smoke: batch 2, two samples and the fast peers only; checks that it runs.
         batch: images per step.
         repeats: samples per library.
-        torch: compare against PyTorch (default: when installed, except in smoke mode).
     """
     if smoke:
         batch, repeats = 2, 2
-    if torch is None:
-        torch = not smoke
-    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS")
-    threads = int(blas_threads) if blas_threads and blas_threads.isdigit() else None
-    torch = common.try_import_torch(threads) if torch else None
-    cases = _cases(batch, torch)
-    res = common.interleave(cases, repeats, warmup=1 if smoke else 5)
-    rows = [{"lib": k, "min": v["min"], "median": v["median"], "n": v["n"]}
-            for k, v in res.items()]
-    ratios = {}
-    if "torch" in res:
-        ratios["chainrule/torch"] = {
-            "min": res["chainrule"]["min"] / res["torch"]["min"],
-            "median": res["chainrule"]["median"] / res["torch"]["median"],
-        }
-    return {
-        "name": NAME,
-        "params": {"batch": batch, "image": (1, 28, 28), "repeats": repeats,
-                   "smoke": smoke},
-        "rows": rows,
-        "ratios": ratios,
-        "targets": {"chainrule/torch": 1.5},
-        "notes": [common.ENV_NOTE,
-                  "torch not installed: no comparison" if torch is None else
-                  f"torch threads = {torch.get_num_threads()} (OPENBLAS_NUM_THREADS="
-                  f"{blas_threads or 'unset'})"],
-    }
+    libs, notes = peers.load_peers(smoke)
+    weights = init_weights()
+    x, y = data(batch)
+    info: dict = {}
+    facs = factories(weights, x, y, libs, info)
+    result = peers.run_workload(NAME, facs, repeats=repeats, warmup=1 if smoke else 3,
+                                params={"batch": batch, "image": (1, 28, 28),
+                                        "repeats": repeats, "smoke": smoke,
+                                        "lr": LR, "momentum": MOMENTUM, "dtype": "float32"},
+                                flops=step_flops(batch), notes=notes, info=info)
+    result["targets"]["chainrule/torch"] = 1.5
+    result["versions"] = peers.versions(libs)
+    if "torch" in libs:
+        threads = peers.blas_threads()
+        result["notes"].append(f"torch threads = {libs['torch'].get_num_threads()} "
+                               f"(OPENBLAS_NUM_THREADS={threads or 'unset'})")
+    if "tinygrad" in libs:
+        result["notes"].append(TINYGRAD_NOTE)
+    if "autograd" in libs:
+        result["notes"].append(
+            "autograd: convolution by autograd.scipy.signal.convolve (an einsum over "
+            "strided windows, no BLAS), pooling by reshape and max")
+    result["notes"].append(common.ENV_NOTE)
+    return result
 
 
 def format_result(result: dict) -> str:
-    """The result as a Markdown table of milliseconds per training step plus the ratio."""
-    rows = [[r["lib"], f"{r['min'] * 1e3:.2f}", f"{r['median'] * 1e3:.2f}"]
-            for r in result["rows"]]
-    lines = [common.format_table(["library", "min ms/step", "median ms/step"], rows), ""]
-    lines += common.ratio_lines(result)
-    return "\n".join(lines)
+    """The table of ms per step, GFLOP/s and ratios to torch."""
+    return peers.format_steps(result)
 
 
 if __name__ == "__main__":

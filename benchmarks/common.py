@@ -109,7 +109,8 @@ def stats(samples: list[float]) -> dict:
 def interleave(cases: dict[str, Callable[[], object]], repeats: int, *, warmup: int = 1,
                inner: int = 1, sleep: float = 0.005, per: float = 1.0,
                setup: dict[str, Callable[[], object]] | None = None,
-               clock: Callable[[], float] = time.perf_counter) -> dict[str, dict]:
+               clock: Callable[[], float] = time.perf_counter,
+               slow_after: float | None = None) -> dict[str, dict]:
     """Time several callables sample by sample, rotating their order each repeat.
 
     Args:
@@ -122,6 +123,9 @@ def interleave(cases: dict[str, Callable[[], object]], repeats: int, *, warmup: 
         setup: optional name -> callable run (untimed) before each sample.
         clock: the timer; ``time.process_time`` counts CPU time only, steadier on a
             busy machine but unfair to libraries that use several threads.
+        slow_after: when set, a case whose samples add up to more than this many seconds
+            stops being sampled once it has three (a peer taking seconds per step
+            would otherwise hold the run for minutes); ``n`` says how many it got.
 
     Returns:
         name -> ``{"min", "median", "n", "samples", "cpu"}`` in seconds per unit /
@@ -140,6 +144,9 @@ def interleave(cases: dict[str, Callable[[], object]], repeats: int, *, warmup: 
     for r in range(repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
+            done = out[name]
+            if slow_after and len(done) >= 3 and sum(done) * inner * per > slow_after:
+                continue
             fn = cases[name]
             if setup and name in setup:
                 setup[name]()

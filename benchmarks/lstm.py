@@ -1,159 +1,259 @@
-"""One LSTM training step: chainrule against PyTorch CPU.
+"""One LSTM training step against every installed peer.
 
-Workload: ``nn.LSTM(32, 128)`` over a sequence of 50 steps, batch 32; the last hidden
-state goes through ``nn.Linear(128, 10)`` into cross-entropy; one step is zero_grad,
-forward, backward and a plain SGD update. Both libraries run the same float32 workload
-in the same process, interleaved (see :mod:`benchmarks.common`). Target: chainrule at
-most 1.5x PyTorch's time (min and median).
+Workload: ``nn.LSTM(32, 128)`` over a sequence of 50 steps, batch 32, full
+backpropagation through time; the last hidden state goes through ``nn.Linear(128, 10)``
+into cross-entropy; one step is zero_grad, forward, backward and a plain SGD update
+(lr 0.01, no momentum). Every library starts from the same NumPy weights (PyTorch's
+default init range) and the losses of two steps are cross-checked before the interleaved
+timing (see :mod:`benchmarks.peers`). Target: chainrule at most 1.2x PyTorch's time.
+
+How each library expresses it:
+
+- chainrule and PyTorch: their ``nn.LSTM`` and ``nn.Linear`` modules.
+- JAX, HIPS autograd and MyGrad: one functional LSTM, :func:`lstm_loss`, written once
+  against their NumPy-like modules: one cell, :func:`lstm_cell`, with PyTorch's gate
+  order (i, f, g, o) and its two biases, in a Python loop over the time steps for
+  autograd and MyGrad; JAX runs the same cell under ``lax.scan`` with the whole step
+  under ``jax.jit`` (compile time reported apart). The Python loop traced by ``jax.jit``
+  (50 steps unrolled) measured about 170 ms per step against 32 ms for ``lax.scan``.
+- tinygrad: the same loop with ``Tensor`` methods; ``tinygrad`` runs the step under
+  ``TinyJit``, ``tinygrad-eager`` schedules it anew every step.
 
 Run: ``python -m benchmarks.run lstm`` (or ``python -m benchmarks.lstm``). The per-step
 GEMMs are small (32 x 128 x 512); on a loaded machine, BLAS worker threads that spin
-while waiting for a core distort both libraries, so
+while waiting for a core distort every library, so
 ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.lstm`` runs NumPy's BLAS single-threaded and
-gives PyTorch the same thread count.
+gives PyTorch the same thread count. The table also shows process CPU time, which a
+shared machine disturbs less than wall time.
 """
 
 from __future__ import annotations
 
-import gc
-import os
-import time
+import sys
 
 import numpy as np
 
-from . import common
+from . import common, peers
+from .cnn import tinygrad_step
 
 NAME = "lstm"
 DESCRIPTION = "LSTM(32, 128), seq 50, batch 32, linear to 10 classes: full training step"
+LR, MOMENTUM = 0.01, 0.0  # plain SGD
+TINYGRAD_OFF = (
+    "tinygrad: installed but not run by default (python -m benchmarks.lstm --tinygrad runs "
+    "it): on its CPU device the first two jitted steps of a 6-time-step LSTM already take "
+    "about 50 s (kernel cache warm), growing with the sequence, and an eager step "
+    "schedules the whole graph again, 1.8 s per step at 6 time steps (about 15 s at 50)")
+_HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
 
 
-def _cases(seq: int, batch: int, n_in: int, hidden: int, classes: int, torch) -> dict:
-    import chainrule as cr
+def init_weights(n_in: int, hidden: int, classes: int, seed: int = 0) -> list[np.ndarray]:
+    """``[weight_ih, weight_hh, bias_ih, bias_hh, head.weight, head.bias]`` in PyTorch's
+    layout, uniform(+-1/sqrt(hidden)) for the LSTM and +-1/sqrt(fan_in) for the head."""
+    rng = np.random.default_rng(seed)
 
-    rng = np.random.default_rng(0)
-    x_np = rng.standard_normal((seq, batch, n_in)).astype(np.float32)
-    y_np = rng.integers(0, classes, batch)
-    cr.manual_seed(0)
-    lstm = cr.nn.LSTM(n_in, hidden)
-    head = cr.nn.Linear(hidden, classes)
+    def u(shape, fan):
+        b = 1.0 / np.sqrt(fan)
+        return rng.uniform(-b, b, shape).astype(np.float32)
+
+    g = 4 * hidden
+    return [u((g, n_in), hidden), u((g, hidden), hidden), u(g, hidden), u(g, hidden),
+            u((classes, hidden), hidden), u(classes, hidden)]
+
+
+def data(seq: int, batch: int, n_in: int, classes: int,
+         seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A float32 sequence ``(seq, batch, n_in)`` and integer labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((seq, batch, n_in)).astype(np.float32)
+    return x, rng.integers(0, classes, batch)
+
+
+def _sigmoid(xp, x):
+    """The logistic function as ``0.5 * tanh(x / 2) + 0.5`` (stable, float32 constants)."""
+    return _HALF * xp.tanh(_HALF * x) + _HALF
+
+
+def lstm_cell(xp, ps, h, c, xt):
+    """One LSTM time step, PyTorch's gate order (i, f, g, o) and its two biases."""
+    w_ih, w_hh, b_ih, b_hh = ps[:4]
+    hidden = w_hh.shape[1]
+    z = peers.linear(xp, xt, w_ih, b_ih) + peers.linear(xp, h, w_hh, b_hh)
+    i = _sigmoid(xp, z[:, :hidden])
+    f = _sigmoid(xp, z[:, hidden:2 * hidden])
+    g = xp.tanh(z[:, 2 * hidden:3 * hidden])
+    o = _sigmoid(xp, z[:, 3 * hidden:])
+    c = f * c + i * g
+    return o * xp.tanh(c), c
+
+
+def lstm_loss(xp, ps, x, target):
+    """One LSTM layer (zero initial state) over ``x``, the head on the last hidden state,
+    mean cross-entropy to one-hot targets.
+
+    The time loop is a Python loop, except under JAX, where it is ``lax.scan`` over the
+    same :func:`lstm_cell` (XLA runs the 50-step unrolled loop about 5x slower).
+    """
+    h = c = np.zeros((x.shape[1], ps[1].shape[1]), np.float32)
+    if xp.__name__ == "jax.numpy":
+        from jax import lax
+
+        def body(carry, xt):
+            return lstm_cell(xp, ps, *carry, xt), None
+
+        (h, c), _ = lax.scan(body, (xp.asarray(h), xp.asarray(c)), x)
+    else:
+        for t in range(x.shape[0]):
+            h, c = lstm_cell(xp, ps, h, c, x[t])
+    return peers.cross_entropy(xp, peers.linear(xp, h, ps[4], ps[5]), target)
+
+
+def _module_factory(lib, n_in, hidden, classes, weights, x, y):
+    """chainrule or PyTorch: ``nn.LSTM`` + ``nn.Linear`` and an in-place plain SGD update."""
+    torch_like = hasattr(lib, "from_numpy")
+    conv = lib.from_numpy if torch_like else lib.tensor
+    lstm = lib.nn.LSTM(n_in, hidden)
+    head = lib.nn.Linear(hidden, classes)
+    lstm.load_state_dict({k: conv(w.copy()) for k, w in zip(lstm.state_dict(), weights)})
+    head.load_state_dict({"weight": conv(weights[4].copy()),
+                          "bias": conv(weights[5].copy())})
     params = list(lstm.parameters()) + list(head.parameters())
-    x = cr.tensor(x_np)
-    y = cr.tensor(y_np)
-    lr = 0.01
+    xx, yy = conv(x), conv(y)
 
-    def cr_step():
+    def step():
         for p in params:
             p.grad = None
-        _, (h, _) = lstm(x)
-        loss = cr.nn.functional.cross_entropy(head(h[-1]), y)
+        _, (h, _) = lstm(xx)
+        loss = lib.nn.functional.cross_entropy(head(h[-1]), yy)
         loss.backward()
-        with cr.no_grad():
+        with lib.no_grad():
             for p in params:
-                p._data -= lr * p.grad._data
+                if torch_like:
+                    p -= LR * p.grad
+                else:
+                    p._data -= LR * p.grad._data
+        return loss.item()
 
-    cases = {"chainrule": cr_step}
-    if torch is not None:
-        t_lstm = torch.nn.LSTM(n_in, hidden)
-        t_head = torch.nn.Linear(hidden, classes)
-        with torch.no_grad():
-            for tp, cp in zip(list(t_lstm.parameters()) + list(t_head.parameters()), params):
-                tp.copy_(torch.from_numpy(cp.detach().numpy().copy()))
-        t_params = list(t_lstm.parameters()) + list(t_head.parameters())
-        tx = torch.from_numpy(x_np)
-        ty = torch.from_numpy(y_np)
+    return step
 
-        def th_step():
-            for p in t_params:
-                p.grad = None
-            _, (h, _) = t_lstm(tx)
-            loss = torch.nn.functional.cross_entropy(t_head(h[-1]), ty)
-            loss.backward()
-            with torch.no_grad():
-                for p in t_params:
-                    p -= lr * p.grad
 
-        cases["torch"] = th_step
-    return cases
+def _tinygrad_factory(weights, x, y, jit: bool, info: dict | None = None):
+    """tinygrad's LSTM step (the loop of :func:`lstm_loss` with ``Tensor`` methods).
+
+    The LSTM weights are held as one tensor per gate (the rows of PyTorch's stacked
+    matrices, split up front): the same numbers and the same elementwise SGD update, but
+    no slicing of the stacked gate product, whose kernels tinygrad's CPU device takes
+    minutes to compile.
+    """
+    from tinygrad import Tensor, TinyJit
+    from tinygrad.nn.optim import SGD
+
+    hidden = weights[1].shape[1]
+    split = [w[k * hidden:(k + 1) * hidden] for w in weights[:4] for k in range(4)]
+    ps = [Tensor(w.copy()).realize() for w in split + list(weights[4:])]
+    # one input tensor per time step: every step's kernels are then alike (no offset into
+    # one big buffer), so tinygrad compiles them once instead of once per step
+    xs = [Tensor(x[t].copy()).realize() for t in range(x.shape[0])]
+    yy = Tensor(y.astype(np.int32)).realize()
+    opt = SGD(ps, lr=LR, momentum=MOMENTUM)
+    w_ih, w_hh, b_ih, b_hh = ps[0:4], ps[4:8], ps[8:12], ps[12:16]
+    w_o, b_o = ps[16:]
+    batch = x.shape[1]
+
+    def one_step():
+        opt.zero_grad()
+        h = c = Tensor.zeros(batch, hidden)
+        for xt in xs:
+            i, f, g, o = (xt.linear(w_ih[k].T, b_ih[k]) + h.linear(w_hh[k].T, b_hh[k])
+                          for k in range(4))
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * c.tanh()
+        loss = h.linear(w_o.T, b_o).sparse_categorical_crossentropy(yy)
+        loss.backward()
+        return loss.realize(*opt.schedule_step())
+
+    return tinygrad_step(TinyJit(one_step) if jit else one_step, info if jit else None)
+
+
+def factories(n_in, hidden, classes, weights, x, y, libs: dict, info: dict) -> dict:
+    """One factory per library for the LSTM step (see :mod:`benchmarks.peers`)."""
+    import chainrule as cr
+
+    out = {"chainrule": lambda: _module_factory(cr, n_in, hidden, classes, weights, x, y)}
+    if "torch" in libs:
+        torch = libs["torch"]
+        out["torch"] = lambda: _module_factory(torch, n_in, hidden, classes, weights, x, y)
+    out.update(peers.xp_factories(lstm_loss, weights, x, peers.onehot(y, classes), LR,
+                                  MOMENTUM, libs, info))
+    if "tinygrad" in libs:
+        out["tinygrad"] = lambda: _tinygrad_factory(weights, x, y, jit=True, info=info)
+        out["tinygrad-eager"] = lambda: _tinygrad_factory(weights, x, y, jit=False)
+    return out
+
+
+def step_flops(seq: int, batch: int, n_in: int, hidden: int, classes: int) -> float:
+    """FLOPs of one step: forward GEMMs (both gate products each time step, the head)
+    times three."""
+    return 3 * 2 * batch * (seq * 4 * hidden * (n_in + hidden) + hidden * classes)
 
 
 def run(smoke: bool = False, seq: int = 50, batch: int = 32, n_in: int = 32,
         hidden: int = 128, classes: int = 10, repeats: int = 20,
-        torch: bool | None = None) -> dict:
-    """Time the training step; returns the result dict (seconds per step).
+        tinygrad: bool = False) -> dict:
+    """Cross-check, then time the LSTM step in every installed library.
 
     Args:
-        smoke: tiny sizes and counts, only to check that the benchmark runs.
+        smoke: tiny sizes, two samples and the fast peers only; checks that it runs.
         seq, batch, n_in, hidden, classes: the workload.
         repeats: samples per library.
-        torch: compare against PyTorch (default: when installed, except in smoke mode).
+        tinygrad: also run the two tinygrad rows (off by default: see :data:`TINYGRAD_OFF`).
     """
     if smoke:
         seq, batch, n_in, hidden, repeats = 3, 2, 4, 8, 2
-    if torch is None:
-        torch = not smoke
-    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS")
-    threads = int(blas_threads) if blas_threads and blas_threads.isdigit() else None
-    torch = common.try_import_torch(threads) if torch else None
-    cases = _cases(seq, batch, n_in, hidden, classes, torch)
-    res = common.interleave(cases, repeats, warmup=1 if smoke else 3)
-    cpu = _cpu_times(cases, repeats)
-    rows = [{"lib": k, "min": v["min"], "median": v["median"], "n": v["n"],
-             "cpu_min": cpu[k]["min"], "cpu_median": cpu[k]["median"]}
-            for k, v in res.items()]
-    ratios = {}
-    if "torch" in res:
-        ratios["chainrule/torch"] = {
-            "min": res["chainrule"]["min"] / res["torch"]["min"],
-            "median": res["chainrule"]["median"] / res["torch"]["median"],
-        }
-        ratios["chainrule/torch (CPU time)"] = {
-            "min": cpu["chainrule"]["min"] / cpu["torch"]["min"],
-            "median": cpu["chainrule"]["median"] / cpu["torch"]["median"],
-        }
-    return {
-        "name": NAME,
-        "params": {"seq": seq, "batch": batch, "input": n_in, "hidden": hidden,
-                   "classes": classes, "repeats": repeats, "smoke": smoke},
-        "rows": rows,
-        "ratios": ratios,
-        "targets": {"chainrule/torch": 1.5},
-        "notes": [common.ENV_NOTE,
-                  "torch not installed: no comparison" if torch is None else
-                  f"torch threads = {torch.get_num_threads()} (OPENBLAS_NUM_THREADS="
-                  f"{blas_threads or 'unset'})"],
-    }
+    libs, notes = peers.load_peers(smoke)
+    if not tinygrad and libs.pop("tinygrad", None) is not None:
+        notes.append(TINYGRAD_OFF)
+    weights = init_weights(n_in, hidden, classes)
+    x, y = data(seq, batch, n_in, classes)
+    info: dict = {}
+    facs = factories(n_in, hidden, classes, weights, x, y, libs, info)
+    result = peers.run_workload(
+        NAME, facs, repeats=repeats, warmup=1 if smoke else 3,
+        params={"seq": seq, "batch": batch, "input": n_in, "hidden": hidden,
+                "classes": classes, "repeats": repeats, "smoke": smoke, "lr": LR,
+                "momentum": MOMENTUM, "dtype": "float32"},
+        flops=step_flops(seq, batch, n_in, hidden, classes), notes=notes, info=info)
+    result["targets"]["chainrule/torch"] = 1.2
+    result["versions"] = peers.versions(libs)
+    if "torch" in libs:
+        threads = peers.blas_threads()
+        result["notes"].append(f"torch threads = {libs['torch'].get_num_threads()} "
+                               f"(OPENBLAS_NUM_THREADS={threads or 'unset'})")
+    if "jax" in libs:
+        result["notes"].append("jax: the time loop is lax.scan over one LSTM cell, the "
+                               "whole step under jax.jit")
+    if "tinygrad" in libs:
+        from .cnn import TINYGRAD_NOTE
 
-
-def _cpu_times(cases: dict, repeats: int) -> dict:
-    """Process CPU time per step, interleaved like the wall-clock samples.
-
-    On a shared machine the wall clock also counts time spent waiting for a core; CPU
-    time does not, so it is the steadier of the two for a single-threaded comparison.
-    """
-    out: dict = {k: [] for k in cases}
-    names = list(cases)
-    for r in range(repeats):
-        k0 = r % len(names)
-        for name in names[k0:] + names[:k0]:
-            gc.collect()
-            t0 = time.process_time()
-            cases[name]()
-            out[name].append(time.process_time() - t0)
-    return {k: common.stats(v) for k, v in out.items()}
+        result["notes"].append(TINYGRAD_NOTE)
+    result["notes"].append(common.ENV_NOTE)
+    return result
 
 
 def format_result(result: dict) -> str:
-    """The result as a Markdown table of milliseconds per training step plus the ratio."""
-    rows = [[r["lib"], f"{r['min'] * 1e3:.2f}", f"{r['median'] * 1e3:.2f}",
-             f"{r['cpu_min'] * 1e3:.2f}", f"{r['cpu_median'] * 1e3:.2f}"]
-            for r in result["rows"]]
-    headers = ["library", "min ms/step", "median ms/step", "CPU min ms", "CPU median ms"]
-    lines = [common.format_table(headers, rows), ""]
-    lines += common.ratio_lines(result)
+    """The table of ms per step and ratios to torch, then the CPU-time minimums."""
+    lines = [peers.format_steps(result)]
+    cpu = {r["lib"]: r["cpu_min"] for r in result["rows"] if "cpu_min" in r}
+    if cpu:
+        parts = [f"{lib} {v * 1e3:.2f}" for lib, v in cpu.items()]
+        if "torch" in cpu and "chainrule" in cpu:
+            parts.append(f"chainrule/torch {cpu['chainrule'] / cpu['torch']:.2f}")
+        lines.append("\nprocess CPU time, min ms/step: " + ", ".join(parts))
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     common.ensure_malloc_env()
     print(common.describe_machine())
-    print(format_result(run()))
+    print(format_result(run(tinygrad="--tinygrad" in sys.argv)))

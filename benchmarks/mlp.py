@@ -111,36 +111,18 @@ def factories(sizes, weights, x, y, libs: dict, info: dict, lr: float = LR,
         out["torch"] = make_torch
     target = peers.onehot(y, sizes[-1])
     out.update(peers.xp_factories(mlp_loss, weights, x, target, lr, momentum, libs, info))
-    if "tinygrad" in libs:
-        def make_tinygrad():
-            from tinygrad import Tensor, TinyJit
-            from tinygrad.helpers import Context
-            from tinygrad.nn.optim import SGD
+    if peers.has_tinygrad(libs):
+        n = len(weights) // 2
 
-            ps = [Tensor(w.copy()).realize() for w in weights]
-            xx, yy = Tensor(x).realize(), Tensor(y.astype(np.int32)).realize()
-            opt = SGD(ps, lr=lr, momentum=momentum)
-            n = len(ps) // 2
+        def tinygrad_loss(ps, xx, yy):
+            h = xx
+            for i in range(n):
+                h = h.linear(ps[2 * i].T, ps[2 * i + 1])
+                if i < n - 1:
+                    h = h.relu()
+            return h.sparse_categorical_crossentropy(yy)
 
-            @TinyJit
-            def jstep():
-                opt.zero_grad()
-                h = xx
-                for i in range(n):
-                    h = h.linear(ps[2 * i].T, ps[2 * i + 1])
-                    if i < n - 1:
-                        h = h.relu()
-                loss = h.sparse_categorical_crossentropy(yy)
-                loss.backward()
-                return loss.realize(*opt.schedule_step())
-
-            def step():
-                with Context(TRAINING=1):
-                    return float(jstep().item())
-
-            return step
-
-        out["tinygrad"] = make_tinygrad
+        out.update(peers.tinygrad_factories(tinygrad_loss, weights, x, y, lr, momentum, info))
     return out
 
 
@@ -197,11 +179,14 @@ def run(smoke: bool = False, batch: int = 256, repeats: int = 10) -> dict:
                                 flops=flops, notes=notes, info=info)
     result["gemm_gflops"] = gemm_gflops(sizes, batch, 3 if smoke else 10)
     result["versions"] = peers.versions(libs)
+    result["targets"]["chainrule/torch"] = 0.85
     g = result["gemm_gflops"]
     result["notes"].append(
         f"NumPy float32 GEMM in this run: {g['step_sizes']:.1f} GFLOP/s over the step's own "
         f"products, {g['square']:.1f} GFLOP/s for one {g['square_n']}^2 product; a step "
         f"counts {flops / 1e9:.3f} GFLOP (3 x forward GEMMs)")
+    if peers.has_tinygrad(libs):
+        result["notes"].append(peers.TINYGRAD_NOTE)
     result["notes"].append(common.ENV_NOTE)
     return result
 

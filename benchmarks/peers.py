@@ -3,7 +3,11 @@
 Peers (each optional; a missing or broken one is skipped with a note): PyTorch CPU
 (threads = cores, or ``OPENBLAS_NUM_THREADS`` when set, so both libraries get the same
 count), JAX (``jax.jit`` over the whole step, compile time reported apart), HIPS
-autograd, MyGrad and tinygrad (CPU device, the step under ``TinyJit``).
+autograd, MyGrad and tinygrad (CPU device) twice: ``tinygrad`` runs the step under
+``TinyJit`` (its first two calls, which compile the kernels and capture the step, happen
+while the step is built and are reported as its compile time; the initial weights are then
+written back), ``tinygrad-eager`` runs the same tinygrad code as plain Python, scheduling
+the lazy graph on every step (see :func:`tinygrad_factories`).
 
 A workload hands :func:`run_workload` one factory per library. A factory builds the
 library's model from the same NumPy weights and returns a zero-argument ``step`` that
@@ -27,6 +31,7 @@ from . import common
 
 PEERS = ("jax", "autograd", "mygrad", "tinygrad")
 RTOL = 1e-4
+SLOW_AFTER = 8.0  # seconds of samples after which a slow library stops at three
 
 
 class LossMismatch(RuntimeError):
@@ -77,7 +82,7 @@ def _import(name: str):
         import mygrad
 
         return mygrad
-    if name == "tinygrad":
+    if name in ("tinygrad", "tinygrad-eager"):  # one module, two rows (see tinygrad_factories)
         import shutil
 
         os.environ.setdefault("DEV", "CPU")
@@ -228,6 +233,92 @@ def xp_factories(loss_fn: Callable, weights: list[np.ndarray], x: np.ndarray,
     return out
 
 
+TINYGRAD_NOTE = (
+    "tinygrad: compile s is the wall time of its first two calls (run eagerly compiling "
+    "the kernels, then the TinyJit capture), spent while the step is built; the initial "
+    "weights are then restored, so its timed samples are steady-state replays; "
+    "tinygrad-eager runs the same step without TinyJit")
+
+
+def has_tinygrad(libs: dict) -> bool:
+    """True when tinygrad was loaded (under either of its row names)."""
+    return "tinygrad" in libs or "tinygrad-eager" in libs
+
+
+def tinygrad_factories(loss_fn: Callable, weights: list[np.ndarray], x: np.ndarray,
+                       labels: np.ndarray, lr: float, momentum: float,
+                       info: dict) -> dict[str, Callable[[], Callable[[], float]]]:
+    """Factories for tinygrad's two rows from one ``loss_fn(params, x, labels)``.
+
+    ``loss_fn`` builds the loss with tinygrad ``Tensor`` methods from the parameters
+    (tinygrad tensors of ``weights``, in the same order), the input and the int32 labels.
+    The optimizer is ``tinygrad.nn.optim.SGD`` with momentum: its buffer starts at zero
+    and becomes ``momentum * buf + grad``, so after the first step it is the first
+    gradient, as in PyTorch. Both rows run the same step function under
+    ``Context(TRAINING=1)``, realizing the loss together with the optimizer's update:
+
+    - ``tinygrad``: the step under ``TinyJit``. Its first call runs eagerly (compiling
+      the kernels) and its second captures the kernels; both run while the step is built,
+      their wall time goes to ``info["tinygrad"]["compile_s"]`` and the initial weights
+      and zero momentum buffers are then written back into the buffers the JIT captured,
+      so the first timed (and cross-checked) call starts from the initial weights.
+    - ``tinygrad-eager``: the step called directly; every call builds the lazy graph,
+      schedules it and runs its kernels (compiled once and cached by tinygrad).
+    """
+    def build():
+        from tinygrad import Tensor
+        from tinygrad.nn.optim import SGD
+
+        ps = [Tensor(w.copy()).realize() for w in weights]
+        xx = Tensor(x).realize()
+        yy = Tensor(labels.astype(np.int32)).realize()
+        opt = SGD(ps, lr=lr, momentum=momentum)
+
+        def body():
+            opt.zero_grad()
+            # backward gives every live float tensor a lazy gradient, the input included;
+            # never realized, but it would pile up across eager steps
+            xx.grad = None
+            loss = loss_fn(ps, xx, yy)
+            loss.backward()
+            return loss.realize(*opt.schedule_step())
+
+        return ps, opt, body
+
+    def make_eager():
+        from tinygrad.helpers import Context
+
+        _, _, body = build()
+
+        def run():
+            with Context(TRAINING=1):
+                return float(body().item())
+
+        return run
+
+    def make_jit():
+        from tinygrad import Tensor, TinyJit
+        from tinygrad.helpers import Context
+
+        ps, opt, body = build()
+        jit = TinyJit(body)
+
+        def run():
+            with Context(TRAINING=1):
+                return float(jit().item())
+
+        t0 = time.perf_counter()
+        run()
+        run()
+        # the first build in this process compiles; later ones hit tinygrad's caches
+        info.setdefault("tinygrad", {"compile_s": time.perf_counter() - t0})
+        Tensor.realize(*[p.assign(Tensor(w.copy())) for p, w in zip(ps, weights)],
+                       *[b.assign(Tensor.zeros(*b.shape)) for b in opt.b])
+        return run
+
+    return {"tinygrad": make_jit, "tinygrad-eager": make_eager}
+
+
 # ------------------------------------------------------------------------ the driver
 def cross_check(factories: dict[str, Callable], rtol: float = RTOL,
                 notes: list[str] | None = None) -> dict[str, list]:
@@ -270,7 +361,10 @@ def run_workload(name: str, factories: dict[str, Callable], *, repeats: int, war
     notes = list(notes or [])
     losses = cross_check(factories, notes=notes)
     steps = {k: make() for k, make in factories.items()}
-    res = common.interleave(steps, repeats, warmup=warmup)
+    res = common.interleave(steps, repeats, warmup=warmup, slow_after=SLOW_AFTER)
+    for lib, v in res.items():
+        if v["n"] < repeats:
+            notes.append(f"{lib}: {v['n']} samples (its samples passed {SLOW_AFTER:.0f} s)")
     rows = []
     for lib, v in res.items():
         row = {"lib": lib, "min": v["min"], "median": v["median"], "n": v["n"],
