@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import amp as _amp
 from .. import backend
-from .. import threads as _threads
 from ._registry import primitive
 from .elementwise import _promote
 from .shape import expand, permute, reshape
@@ -56,8 +55,6 @@ def matmul(a, b):
         # instead of NumPy's loop of small ones (1.5x faster at 32 x (64x128 @ 128x384))
         rows = math.prod(a.shape[:-1])
         return xp.matmul(a.reshape(rows, ka), b).reshape(a.shape[:-1] + (b.shape[1],))
-    if a.ndim > 2 and a.shape[:-2] == b.shape[:-2] and _threads.get_num_threads() > 1:
-        return _batched(a, b)
     try:
         return xp.matmul(a, b)
     except ValueError:
@@ -65,32 +62,6 @@ def matmul(a, b):
             f"matmul: batch dimensions of shapes {a.shape} and {b.shape} are not "
             f"broadcastable ({a.shape[:-2]} vs {b.shape[:-2]}: each must be equal or 1)"
         ) from None
-
-
-_BLAS_SMALL = 1 << 18  # multiply-adds below which OpenBLAS runs a product on one thread
-
-
-def _batched(a, b):
-    """A batch of equally shaped products split over the intra-op threads.
-
-    NumPy multiplies a batch one matrix at a time, and OpenBLAS keeps each small product
-    on one core; contiguous runs of the batch go to different threads instead (results
-    are bitwise those of one ``matmul`` call: each matrix is still one BLAS product).
-    """
-    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    macs = m * k * n
-    batch = math.prod(a.shape[:-2])
-    if macs >= _BLAS_SMALL or batch * macs < 2 * _BLAS_SMALL:
-        return xp.matmul(a, b)
-    a3 = a.reshape((batch, m, k))
-    b3 = b.reshape((batch, k, n))
-    out = xp.empty((batch, m, n), dtype=xp.result_type(a.dtype, b.dtype))
-
-    def part(i: int, j: int) -> None:
-        xp.matmul(a3[i:j], b3[i:j], out=out[i:j])
-
-    _threads.parallel_chunks(part, batch, -(-_BLAS_SMALL // max(1, macs)))
-    return out.reshape(a.shape[:-2] + (m, n))
 
 
 def _matmul_vjp_a(g, out, a, b):

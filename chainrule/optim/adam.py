@@ -9,7 +9,6 @@ import numpy as np
 
 from ..backend import xp
 from ..tensor import _wrap
-from ._foreach import foreach
 from .optimizer import Optimizer, check_betas, check_bool, check_number
 
 
@@ -96,16 +95,7 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
 
     ``decoupled=True`` gives AdamW: the parameter shrinks by ``lr * weight_decay`` before
     the update instead of the decay being added to the gradient.
-
-    Large parameters are split over the intra-op threads (:mod:`chainrule.threads`).
     """
-    foreach(_adam_arrays, [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs], [steps],
-            amsgrad=amsgrad, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay,
-            eps=eps, maximize=maximize, decoupled=decoupled)
-
-
-def _adam_arrays(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, amsgrad,
-                 beta1, beta2, lr, weight_decay, eps, maximize, decoupled) -> None:
     for i, param in enumerate(params):
         grad = grads[i]
         if maximize:

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..backend import xp
 from ..tensor import _wrap
-from ._foreach import foreach
 from .optimizer import Optimizer, check_bool, check_number
 
 
@@ -88,31 +87,19 @@ class SGD(Optimizer):
 def sgd(params: list[np.ndarray], grads: list[np.ndarray],
         momentum_buffers: list[np.ndarray | None], *, lr: float, weight_decay: float,
         momentum: float, dampening: float, nesterov: bool, maximize: bool) -> None:
-    """The SGD update on arrays, in place; fills None entries of ``momentum_buffers``.
-
-    Large parameters are split over the intra-op threads (:mod:`chainrule.threads`).
-    """
-    fresh = [False] * len(params)
-    if momentum != 0:
-        for i, buf in enumerate(momentum_buffers):
-            if buf is None:  # the buffer starts as the first gradient (no dampening)
-                momentum_buffers[i] = xp.empty_like(params[i])
-                fresh[i] = True
-    foreach(_sgd_arrays, [params, grads, momentum_buffers], [fresh], lr=lr,
-            weight_decay=weight_decay, momentum=momentum, dampening=dampening,
-            nesterov=nesterov, maximize=maximize)
-
-
-def _sgd_arrays(params, grads, bufs, fresh, *, lr, weight_decay, momentum, dampening,
-                nesterov, maximize) -> None:
-    for param, grad, buf, first in zip(params, grads, bufs, fresh):
+    """The SGD update on arrays, in place; fills None entries of ``momentum_buffers``."""
+    for i, param in enumerate(params):
+        grad = grads[i]
         if maximize:
             grad = -grad
         if weight_decay != 0:
             grad = grad + weight_decay * param
         if momentum != 0:
-            if first:
-                xp.copyto(buf, grad)
+            buf = momentum_buffers[i]
+            if buf is None:
+                # The buffer starts as the first gradient: no dampening on the first step.
+                buf = xp.array(grad, copy=True)
+                momentum_buffers[i] = buf
             else:
                 buf *= momentum
                 if dampening != 0:
