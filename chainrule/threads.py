@@ -24,6 +24,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from . import _blas
+
 __all__ = ["get_num_threads", "set_num_threads"]
 
 
@@ -64,25 +66,11 @@ def set_num_threads(n: int) -> None:
 # ------------------------------------------------------------------ OpenBLAS
 def _openblas(what: str):
     """NumPy's OpenBLAS ``set_num_threads`` / ``get_num_threads``, or None (other BLAS)."""
-    try:
-        import numpy  # noqa: F401  (loads the BLAS library into the process)
-
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in (f"scipy_openblas_{what}64_", f"openblas_{what}64_", f"openblas_{what}"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.argtypes = [ctypes.c_int] if what.startswith("set") else []
-                fn.restype = None if what.startswith("set") else ctypes.c_int
-                return fn
-    return None
+    fn = _blas.symbol(f"scipy_openblas_{what}64_", f"openblas_{what}64_", f"openblas_{what}")
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int] if what.startswith("set") else []
+        fn.restype = None if what.startswith("set") else ctypes.c_int
+    return fn
 
 
 def _set_blas_threads(n: int) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._blas import axpby
 from ..backend import xp
 from ..tensor import _wrap
 from .optimizer import Optimizer, check_betas, check_bool, check_number
@@ -108,8 +109,7 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
         exp_avg = exp_avgs[i]
         exp_avg_sq = exp_avg_sqs[i]
         step = steps[i]
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
+        axpby(1 - beta1, grad, beta1, exp_avg)
         tmp = grad * grad
         tmp *= 1 - beta2
         exp_avg_sq *= beta2
@@ -125,5 +125,4 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
         tmp /= bias_correction2_sqrt
         tmp += eps
         xp.divide(exp_avg, tmp, out=tmp)
-        tmp *= step_size
-        param -= tmp
+        axpby(-step_size, tmp, 1, param)

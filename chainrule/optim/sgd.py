@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._blas import axpby
 from ..backend import xp
 from ..tensor import _wrap
 from .optimizer import Optimizer, check_bool, check_number
@@ -101,10 +102,6 @@ def sgd(params: list[np.ndarray], grads: list[np.ndarray],
                 buf = xp.array(grad, copy=True)
                 momentum_buffers[i] = buf
             else:
-                buf *= momentum
-                if dampening != 0:
-                    buf += (1 - dampening) * grad
-                else:
-                    buf += grad
+                axpby(1 - dampening, grad, momentum, buf)  # buf = m buf + (1 - d) g
             grad = grad + momentum * buf if nesterov else buf
-        param -= lr * grad
+        axpby(-lr, grad, 1, param)
