@@ -54,6 +54,29 @@ def run_all(names: list[str] | None = None, smoke: bool = False) -> dict:
     return {"machine": common.machine(), "results": results}
 
 
+def summary(results: list[dict]) -> str:
+    """One line per target: chainrule's ratio, the target, and each peer's time over
+    chainrule's (min over samples; above 1 means the peer is slower)."""
+    rows = []
+    for res in results:
+        peers = ""
+        libs = {r["lib"]: r["min"] for r in res.get("rows", []) if "lib" in r and "mode" not in r}
+        if "chainrule" in libs:
+            peers = ", ".join(f"{lib} {t / libs['chainrule']:.2f}" for lib, t in libs.items()
+                              if lib not in ("chainrule", "torch"))
+        for key, tgt in res.get("targets", {}).items():
+            r = res["ratios"].get(key)
+            if r is None:
+                continue
+            what = res["name"] if key == "chainrule/torch" else f"{res['name']} {key}"
+            rows.append([what, f"{r['min']:.2f} / {r['median']:.2f}", f"<= {tgt}",
+                         "met" if r["min"] <= tgt else "missed", peers or "-"])
+    if not rows:
+        return ""
+    return common.format_table(["workload", "chainrule / torch (min / median)", "target",
+                                "target (min)", "peers' time / chainrule's (min)"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
@@ -77,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         mod = load(res["name"])
         print(f"\n## {res['name']} ({res['wall_s']:.1f} s)")
         print(mod.format_result(res))
+    table = summary(out["results"])
+    if table:
+        print("\n## summary\n" + table)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1, default=str)

@@ -139,3 +139,23 @@ def test_attention_functional_matches_chainrule():
     ref = attention.make_loss(2, 2)(np, ps, x, peers.onehot(y, 10))
     got = attention._module_factory(cr.nn, cr, 2, 8, 2, 16, 10, w, x, y)()
     assert abs(got - ref) <= 1e-5 * ref
+
+
+def test_summary_table_marks_targets_and_peers():
+    results = [
+        {"name": "mlp", "rows": [{"lib": "chainrule", "min": 2.0}, {"lib": "torch", "min": 2.5},
+                                 {"lib": "mygrad", "min": 3.0}],
+         "ratios": {"chainrule/torch": {"min": 0.8, "median": 0.9}},
+         "targets": {"chainrule/torch": 0.85}},
+        {"name": "lstm", "rows": [{"lib": "chainrule", "min": 4.0}, {"lib": "jax", "min": 2.0}],
+         "ratios": {"chainrule/torch": {"min": 1.5, "median": 1.6}},
+         "targets": {"chainrule/torch": 1.2}},
+        {"name": "deep_chain", "rows": [], "ratios": {}},
+    ]
+    text = run.summary(results)
+    mlp, lstm = [line for line in text.splitlines() if line.startswith("| mlp")
+                 or line.startswith("| lstm")]
+    assert "0.80 / 0.90" in mlp and "met" in mlp and "mygrad 1.50" in mlp
+    assert "missed" in lstm and "jax 0.50" in lstm
+    assert "deep_chain" not in text
+    assert run.summary([]) == ""
