@@ -18,6 +18,9 @@ How each library expresses it:
   (50 steps unrolled) measured about 170 ms per step against 32 ms for ``lax.scan``.
 - tinygrad: the same loop with ``Tensor`` methods; ``tinygrad`` runs the step under
   ``TinyJit``, ``tinygrad-eager`` schedules it anew every step.
+- numpy: no engine; the backward written out by hand in NumPy (one GEMM for the input
+  projection of all time steps, one each for the gate-matrix gradients), see
+  :mod:`benchmarks.manual`. Always run, also in smoke mode.
 
 Run: ``python -m benchmarks.run lstm`` (or ``python -m benchmarks.lstm``). The per-step
 GEMMs are small (32 x 128 x 512); on a loaded machine, BLAS worker threads that spin
@@ -33,7 +36,7 @@ import sys
 
 import numpy as np
 
-from . import common, peers
+from . import common, manual, peers
 from .cnn import tinygrad_step
 
 NAME = "lstm"
@@ -184,6 +187,7 @@ def factories(n_in, hidden, classes, weights, x, y, libs: dict, info: dict) -> d
     if "torch" in libs:
         torch = libs["torch"]
         out["torch"] = lambda: _module_factory(torch, n_in, hidden, classes, weights, x, y)
+    out["numpy"] = lambda: manual.lstm_step_factory(weights, x, y, LR, MOMENTUM)
     out.update(peers.xp_factories(lstm_loss, weights, x, peers.onehot(y, classes), LR,
                                   MOMENTUM, libs, info))
     if "tinygrad" in libs:

@@ -4,10 +4,11 @@ Workload: ``784-1024-1024-10`` with ReLU, batch 256, float32, cross-entropy, SGD
 momentum 0.9 (PyTorch's rule: the buffer starts as the first gradient). One step is
 zero_grad, forward, loss, backward and the optimizer update. Every library starts from
 the same NumPy weights; the losses of two steps are cross-checked before timing (see
-:mod:`benchmarks.peers`). The run also times NumPy float32 GEMMs of exactly the step's
-sizes (each layer's forward, input-gradient and weight-gradient products), so achieved
-GFLOP/s (``3 x`` the forward GEMM FLOPs per step) can be set against what this machine's
-BLAS reaches in the same run.
+:mod:`benchmarks.peers`); the ``numpy`` row is the same step with the backward written
+out by hand and no engine (:mod:`benchmarks.manual`, always run). The run also times
+NumPy float32 GEMMs of exactly the step's sizes (each layer's forward, input-gradient and
+weight-gradient products), so achieved GFLOP/s (``3 x`` the forward GEMM FLOPs per step)
+can be set against what this machine's BLAS reaches in the same run.
 
 Run: ``python -m benchmarks.run mlp``.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import common, peers
+from . import common, manual, peers
 
 NAME = "mlp"
 DESCRIPTION = "MLP 784-1024-1024-10 ReLU, batch 256, cross-entropy, SGD momentum: full step"
@@ -109,6 +110,7 @@ def factories(sizes, weights, x, y, libs: dict, info: dict, lr: float = LR,
             return step
 
         out["torch"] = make_torch
+    out["numpy"] = lambda: manual.mlp_step_factory(weights, x, y, lr, momentum)
     target = peers.onehot(y, sizes[-1])
     out.update(peers.xp_factories(mlp_loss, weights, x, target, lr, momentum, libs, info))
     if peers.has_tinygrad(libs):
