@@ -32,6 +32,10 @@ from . import common
 PEERS = ("jax", "autograd", "mygrad", "tinygrad")
 RTOL = 1e-4
 SLOW_AFTER = 8.0  # seconds of samples after which a slow library stops at three
+# idle time before each sample: the OpenMP / XLA / BLAS worker threads of the library that
+# ran before must stop spinning, or they take a core from the next one (5 ms was not enough:
+# medians doubled once the long pre-sample garbage collection stopped hiding it)
+IDLE_S = 0.025
 
 
 class LossMismatch(RuntimeError):
@@ -321,17 +325,21 @@ def tinygrad_factories(loss_fn: Callable, weights: list[np.ndarray], x: np.ndarr
 
 # ------------------------------------------------------------------------ the driver
 def cross_check(factories: dict[str, Callable], rtol: float = RTOL,
-                notes: list[str] | None = None) -> dict[str, list]:
+                notes: list[str] | None = None, steps: dict | None = None) -> dict[str, list]:
     """Two steps per library from fresh initial weights; raise on any loss disagreement.
 
     A peer (not chainrule or torch) that fails to build or run is dropped from
-    ``factories`` with a note instead. Returns ``name -> [loss before, loss after]``.
+    ``factories`` with a note instead. Returns ``name -> [loss before, loss after]``;
+    ``steps``, when given, receives each library's step function for reuse (building a
+    step again would compile JAX's and tinygrad's kernels again).
     """
     losses = {}
     for name, make in list(factories.items()):
         try:
             step = make()
             losses[name] = [step(), step()]
+            if steps is not None:
+                steps[name] = step
         except Exception as exc:  # noqa: BLE001
             if name in ("chainrule", "torch") or notes is None:
                 raise
@@ -359,9 +367,9 @@ def run_workload(name: str, factories: dict[str, Callable], *, repeats: int, war
     ratios to torch (and chainrule/torch), achieved GFLOP/s when ``flops`` is given.
     """
     notes = list(notes or [])
-    losses = cross_check(factories, notes=notes)
-    steps = {k: make() for k, make in factories.items()}
-    res = common.interleave(steps, repeats, warmup=warmup, slow_after=SLOW_AFTER)
+    steps: dict = {}
+    losses = cross_check(factories, notes=notes, steps=steps)
+    res = common.interleave(steps, repeats, warmup=warmup, slow_after=SLOW_AFTER, sleep=IDLE_S)
     for lib, v in res.items():
         if v["n"] < repeats:
             notes.append(f"{lib}: {v['n']} samples (its samples passed {SLOW_AFTER:.0f} s)")
