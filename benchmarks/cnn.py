@@ -224,7 +224,7 @@ def step_flops(batch: int) -> float:
     return 3 * 2 * batch * macs
 
 
-def run(smoke: bool = False, batch: int = 64, repeats: int = 30) -> dict:
+def run(smoke: bool = False, batch: int = 64, repeats: int = 15) -> dict:
     """Cross-check, then time the LeNet step in every installed library.
 
     Args:

@@ -140,15 +140,7 @@ def interleave(cases: dict[str, Callable[[], object]], repeats: int, *, warmup: 
             cases[name]()
     out: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
-    # Everything alive now (the libraries, models, compiled steps: about 475,000 objects
-    # with every peer loaded) moves to the collector's permanent generation, so the
-    # collection before each sample scans only what the samples create (400 ms -> ~1 ms)
-    gc.collect()
-    gc.freeze()
-    try:
-        _sample(cases, names, repeats, inner, sleep, per, setup, clock, slow_after, out, cpu)
-    finally:
-        gc.unfreeze()
+    _sample(cases, names, repeats, inner, sleep, per, setup, clock, slow_after, out, cpu)
     return {n: {**stats(s), "samples": s, "cpu": stats(cpu[n])} for n, s in out.items()}
 
 
@@ -163,6 +155,10 @@ def _sample(cases, names, repeats, inner, sleep, per, setup, clock, slow_after, 
             fn = cases[name]
             if setup and name in setup:
                 setup[name]()
+            # a full collection before every sample (400 ms with every peer loaded: the
+            # suite's sample counts are sized for it); gc.freeze() would make it cheap but
+            # made PyTorch's steps 2x slower, and young-generation-only collections
+            # doubled PyTorch's medians
             gc.collect()
             time.sleep(sleep)
             c0 = cpu_clock()

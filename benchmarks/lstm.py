@@ -203,7 +203,7 @@ def step_flops(seq: int, batch: int, n_in: int, hidden: int, classes: int) -> fl
 
 
 def run(smoke: bool = False, seq: int = 50, batch: int = 32, n_in: int = 32,
-        hidden: int = 128, classes: int = 10, repeats: int = 20,
+        hidden: int = 128, classes: int = 10, repeats: int = 12,
         tinygrad: bool = False) -> dict:
     """Cross-check, then time the LSTM step in every installed library.
 

@@ -32,10 +32,7 @@ from . import common
 PEERS = ("jax", "autograd", "mygrad", "tinygrad")
 RTOL = 1e-4
 SLOW_AFTER = 8.0  # seconds of samples after which a slow library stops at three
-# idle time before each sample: the OpenMP / XLA / BLAS worker threads of the library that
-# ran before must stop spinning, or they take a core from the next one (5 ms was not enough:
-# medians doubled once the long pre-sample garbage collection stopped hiding it)
-IDLE_S = 0.025
+IDLE_S = 0.005  # idle before each sample, after the garbage collection (see common)
 
 
 class LossMismatch(RuntimeError):
