@@ -128,8 +128,7 @@ def lenet_loss(xp, ps, x, target):
 # ------------------------------------------------------------------------ factories
 def _module_factory(lib, weights, x, y):
     """chainrule or PyTorch: the ``nn`` LeNet and an in-place plain SGD update."""
-    torch_like = hasattr(lib, "from_numpy")
-    conv = lib.from_numpy if torch_like else lib.tensor
+    conv = lib.from_numpy
     net = _lenet(lib.nn)
     keys = list(net.state_dict().keys())
     net.load_state_dict({k: conv(w.copy()) for k, w in zip(keys, weights)})
@@ -141,12 +140,7 @@ def _module_factory(lib, weights, x, y):
             p.grad = None
         loss = lib.nn.functional.cross_entropy(net(xx), yy)
         loss.backward()
-        with lib.no_grad():
-            for p in params:
-                if torch_like:
-                    p -= LR * p.grad
-                else:
-                    p._data -= LR * p.grad._data
+        peers.sgd_in_place(lib, params, LR)
         return loss.item()
 
     return step
@@ -244,20 +238,11 @@ def run(smoke: bool = False, batch: int = 64, repeats: int = 15) -> dict:
                                         "repeats": repeats, "smoke": smoke,
                                         "lr": LR, "momentum": MOMENTUM, "dtype": "float32"},
                                 flops=step_flops(batch), notes=notes, info=info)
-    result["targets"]["chainrule/torch"] = 1.5
-    result["versions"] = peers.versions(libs)
-    if "torch" in libs:
-        threads = peers.blas_threads()
-        result["notes"].append(f"torch threads = {libs['torch'].get_num_threads()} "
-                               f"(OPENBLAS_NUM_THREADS={threads or 'unset'})")
-    if "tinygrad" in libs:
-        result["notes"].append(TINYGRAD_NOTE)
+    extra = [TINYGRAD_NOTE] if "tinygrad" in libs else []
     if "autograd" in libs:
-        result["notes"].append(
-            "autograd: convolution by autograd.scipy.signal.convolve (an einsum over "
-            "strided windows, no BLAS), pooling by reshape and max")
-    result["notes"].append(common.ENV_NOTE)
-    return result
+        extra.append("autograd: convolution by autograd.scipy.signal.convolve (an einsum "
+                     "over strided windows, no BLAS), pooling by reshape and max")
+    return peers.finish_result(result, libs, 1.5, extra)
 
 
 def format_result(result: dict) -> str:

@@ -114,8 +114,7 @@ def lstm_loss(xp, ps, x, target):
 
 def _module_factory(lib, n_in, hidden, classes, weights, x, y):
     """chainrule or PyTorch: ``nn.LSTM`` + ``nn.Linear`` and an in-place plain SGD update."""
-    torch_like = hasattr(lib, "from_numpy")
-    conv = lib.from_numpy if torch_like else lib.tensor
+    conv = lib.from_numpy
     lstm = lib.nn.LSTM(n_in, hidden)
     head = lib.nn.Linear(hidden, classes)
     lstm.load_state_dict({k: conv(w.copy()) for k, w in zip(lstm.state_dict(), weights)})
@@ -130,12 +129,7 @@ def _module_factory(lib, n_in, hidden, classes, weights, x, y):
         _, (h, _) = lstm(xx)
         loss = lib.nn.functional.cross_entropy(head(h[-1]), yy)
         loss.backward()
-        with lib.no_grad():
-            for p in params:
-                if torch_like:
-                    p -= LR * p.grad
-                else:
-                    p._data -= LR * p.grad._data
+        peers.sgd_in_place(lib, params, LR)
         return loss.item()
 
     return step
@@ -228,21 +222,15 @@ def run(smoke: bool = False, seq: int = 50, batch: int = 32, n_in: int = 32,
                 "classes": classes, "repeats": repeats, "smoke": smoke, "lr": LR,
                 "momentum": MOMENTUM, "dtype": "float32"},
         flops=step_flops(seq, batch, n_in, hidden, classes), notes=notes, info=info)
-    result["targets"]["chainrule/torch"] = 1.2
-    result["versions"] = peers.versions(libs)
-    if "torch" in libs:
-        threads = peers.blas_threads()
-        result["notes"].append(f"torch threads = {libs['torch'].get_num_threads()} "
-                               f"(OPENBLAS_NUM_THREADS={threads or 'unset'})")
+    extra = []
     if "jax" in libs:
-        result["notes"].append("jax: the time loop is lax.scan over one LSTM cell, the "
-                               "whole step under jax.jit")
+        extra.append("jax: the time loop is lax.scan over one LSTM cell, the whole step "
+                     "under jax.jit")
     if "tinygrad" in libs:
         from .cnn import TINYGRAD_NOTE
 
-        result["notes"].append(TINYGRAD_NOTE)
-    result["notes"].append(common.ENV_NOTE)
-    return result
+        extra.append(TINYGRAD_NOTE)
+    return peers.finish_result(result, libs, 1.2, extra)
 
 
 def format_result(result: dict) -> str:

@@ -320,6 +320,26 @@ def tinygrad_factories(loss_fn: Callable, weights: list[np.ndarray], x: np.ndarr
     return {"tinygrad": make_jit, "tinygrad-eager": make_eager}
 
 
+def finish_result(result: dict, libs: dict, target: float, notes: list[str]) -> dict:
+    """The target, library versions, PyTorch's thread count, the workload's ``notes`` and
+    the measurement note: what a training-step result ends with."""
+    result["targets"]["chainrule/torch"] = target
+    result["versions"] = versions(libs)
+    if "torch" in libs:
+        result["notes"].append(f"torch threads = {libs['torch'].get_num_threads()} "
+                               f"(OPENBLAS_NUM_THREADS={blas_threads() or 'unset'})")
+    result["notes"].extend(notes)
+    result["notes"].append(common.ENV_NOTE)
+    return result
+
+
+def sgd_in_place(lib, params: list, lr: float) -> None:
+    """Plain SGD, ``p -= lr * p.grad`` under ``lib.no_grad()`` (PyTorch and chainrule)."""
+    with lib.no_grad():
+        for p in params:
+            p -= lr * p.grad
+
+
 # ------------------------------------------------------------------------ the driver
 def cross_check(factories: dict[str, Callable], rtol: float = RTOL,
                 notes: list[str] | None = None, steps: dict | None = None) -> dict[str, list]:
