@@ -196,12 +196,8 @@ def run(smoke: bool = False, batch: int = 32, seq: int = 64, repeats: int = 5) -
                                         "repeats": repeats, "smoke": smoke,
                                         "dtype": "float32"},
                                 flops=flops, notes=notes, info=info)
-    result["versions"] = peers.versions(libs)
-    result["targets"]["chainrule/torch"] = 1.2
-    if peers.has_tinygrad(libs):
-        result["notes"].append(peers.TINYGRAD_NOTE)
-    result["notes"].append(common.ENV_NOTE)
-    return result
+    return peers.finish_result(result, libs, 1.2,
+                               [peers.TINYGRAD_NOTE] if peers.has_tinygrad(libs) else [])
 
 
 def format_result(result: dict) -> str:

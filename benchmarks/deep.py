@@ -146,10 +146,7 @@ def run(smoke: bool = False, batch: int = 128, repeats: int = 8,
             "peak MiB = RSS high-water mark over two steps minus RSS before them, each "
             "library in a fresh process with the malloc settings (weights, inputs and "
             "JAX's compilation not counted)")
-    result["versions"] = peers.versions(libs)
-    result["targets"]["chainrule/torch"] = 0.9
-    result["notes"].append(common.ENV_NOTE)
-    return result
+    return peers.finish_result(result, libs, 0.9, [])
 
 
 def format_result(result: dict) -> str:

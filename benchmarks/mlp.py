@@ -180,17 +180,13 @@ def run(smoke: bool = False, batch: int = 256, repeats: int = 10) -> dict:
                                         "smoke": smoke, "dtype": "float32"},
                                 flops=flops, notes=notes, info=info)
     result["gemm_gflops"] = gemm_gflops(sizes, batch, 3 if smoke else 10)
-    result["versions"] = peers.versions(libs)
-    result["targets"]["chainrule/torch"] = 0.85
     g = result["gemm_gflops"]
-    result["notes"].append(
-        f"NumPy float32 GEMM in this run: {g['step_sizes']:.1f} GFLOP/s over the step's own "
-        f"products, {g['square']:.1f} GFLOP/s for one {g['square_n']}^2 product; a step "
-        f"counts {flops / 1e9:.3f} GFLOP (3 x forward GEMMs)")
+    extra = [f"NumPy float32 GEMM in this run: {g['step_sizes']:.1f} GFLOP/s over the step's "
+             f"own products, {g['square']:.1f} GFLOP/s for one {g['square_n']}^2 product; a "
+             f"step counts {flops / 1e9:.3f} GFLOP (3 x forward GEMMs)"]
     if peers.has_tinygrad(libs):
-        result["notes"].append(peers.TINYGRAD_NOTE)
-    result["notes"].append(common.ENV_NOTE)
-    return result
+        extra.append(peers.TINYGRAD_NOTE)
+    return peers.finish_result(result, libs, 0.85, extra)
 
 
 def format_result(result: dict) -> str:
