@@ -69,47 +69,32 @@ def _state(net, weights):
     return dict(zip(keys, weights))
 
 
+def _module_step(lib, sizes, weights, x, y, lr: float, momentum: float):
+    """The step with ``lib.nn`` / ``lib.optim.SGD`` (PyTorch and chainrule share the API)."""
+    net = _sequential(lib.nn, sizes)
+    net.load_state_dict({k: lib.from_numpy(w.copy()) for k, w in _state(net, weights).items()})
+    opt = lib.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    xx, yy = lib.from_numpy(x), lib.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = lib.nn.functional.cross_entropy(net(xx), yy)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
 def factories(sizes, weights, x, y, libs: dict, info: dict, lr: float = LR,
               momentum: float = MOMENTUM) -> dict:
     """One factory per library for the MLP step (see :mod:`benchmarks.peers`)."""
-    def make_chainrule():
-        import chainrule as cr
+    import chainrule as cr
 
-        net = _sequential(cr.nn, sizes)
-        net.load_state_dict({k: w.copy() for k, w in _state(net, weights).items()})
-        opt = cr.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-        xx, yy = cr.tensor(x), cr.tensor(y)
-
-        def step():
-            opt.zero_grad()
-            loss = cr.nn.functional.cross_entropy(net(xx), yy)
-            loss.backward()
-            opt.step()
-            return loss.item()
-
-        return step
-
-    out = {"chainrule": make_chainrule}
+    out = {"chainrule": lambda: _module_step(cr, sizes, weights, x, y, lr, momentum)}
     if "torch" in libs:
         torch = libs["torch"]
-
-        def make_torch():
-            net = _sequential(torch.nn, sizes)
-            net.load_state_dict({k: torch.from_numpy(w.copy())
-                                 for k, w in _state(net, weights).items()})
-            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-            xx, yy = torch.from_numpy(x), torch.from_numpy(y)
-
-            def step():
-                opt.zero_grad()
-                loss = torch.nn.functional.cross_entropy(net(xx), yy)
-                loss.backward()
-                opt.step()
-                return loss.item()
-
-            return step
-
-        out["torch"] = make_torch
+        out["torch"] = lambda: _module_step(torch, sizes, weights, x, y, lr, momentum)
     out["numpy"] = lambda: manual.mlp_step_factory(weights, x, y, lr, momentum)
     target = peers.onehot(y, sizes[-1])
     out.update(peers.xp_factories(mlp_loss, weights, x, target, lr, momentum, libs, info))
