@@ -176,6 +176,14 @@ def evaluate(model, loss_fn, data, metrics: Sequence = (), batch_size: int = 256
     Returns ``{'loss': ..., <metric>: ...}`` averaged over samples (assumes the loss is a
     mean over the batch).
     """
+    return _weighted_eval(model, loss_fn, data, metrics, batch_size,
+                         lambda x, y: [(model(x), y, _n(y))])
+
+
+def _weighted_eval(model, loss_fn, data, metrics, batch_size: int, terms) -> dict:
+    """The evaluation loop shared by :func:`evaluate` and TBPTT's: eval mode, ``no_grad``,
+    and ``terms(x, y)`` yielding ``(output, target, weight)`` for each batch; returns the
+    weighted means of the loss and the metrics."""
     loader = _as_loader(data, "val", batch_size, False, None)
     fns = _metric_fns(metrics)
     was_training = getattr(model, "training", False)
@@ -186,12 +194,11 @@ def evaluate(model, loss_fn, data, metrics: Sequence = (), batch_size: int = 256
         with no_grad():
             for batch in loader:
                 x, y = _split_batch(batch)
-                out = model(x)
-                n = _n(y)
-                sums["loss"] += float(loss_fn(out, y).item()) * n
-                for k, f in fns.items():
-                    sums[k] += float(f(out, y)) * n
-                total += n
+                for out, target, w in terms(x, y):
+                    sums["loss"] += float(loss_fn(out, target).item()) * w
+                    for k, f in fns.items():
+                        sums[k] += float(f(out, target)) * w
+                    total += w
     finally:
         model.train(was_training)
     if total == 0:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 
-from ..autograd.grad_mode import no_grad
 from ..nn.utils.detach import detach_state
 from ..tensor import Tensor
 
@@ -133,31 +132,14 @@ def tbptt_epoch(trainer, loader, fns: dict, cbs: list, k: int, clip, params, pro
 def tbptt_evaluate(model, loss_fn, data, metrics, k: int, batch_size: int = 256) -> dict:
     """Loss and metrics of a stateful model on ``data``, run in chunks of ``k`` steps with
     the state carried (eval mode, ``no_grad``); means over time steps."""
-    from .loop import _as_loader, _metric_fns, _split_batch
+    from .loop import _weighted_eval
 
-    loader = _as_loader(data, "val", batch_size, False, None)
-    fns = _metric_fns(metrics)
-    was_training = getattr(model, "training", False)
-    model.eval()
-    weight = 0
-    sums = {"loss": 0.0, **{name: 0.0 for name in fns}}
-    try:
-        with no_grad():
-            for batch in loader:
-                x, y = _split_batch(batch)
-                n_steps = _check_batch(x, y)
-                n = int(x.shape[0])
-                state = None
-                for a, b in _chunks(n_steps, k):
-                    out, state = _forward(model, x[:, a:b], state)
-                    yc = y[:, a:b]
-                    w = n * (b - a)
-                    sums["loss"] += float(loss_fn(out, yc).item()) * w
-                    for name, f in fns.items():
-                        sums[name] += float(f(out, yc)) * w
-                    weight += w
-    finally:
-        model.train(was_training)
-    if weight == 0:
-        raise ValueError("evaluate: the data has no samples")
-    return {name: v / weight for name, v in sums.items()}
+    def terms(x, y):
+        n_steps = _check_batch(x, y)
+        n = int(x.shape[0])
+        state = None
+        for a, b in _chunks(n_steps, k):
+            out, state = _forward(model, x[:, a:b], state)
+            yield out, y[:, a:b], n * (b - a)
+
+    return _weighted_eval(model, loss_fn, data, metrics, batch_size, terms)
